@@ -1,0 +1,367 @@
+"""SQLAlchemy 2.0 mappings. Money is integer cents; every timestamp is stored in UTC.
+
+Each status enum lists its allowed transitions right beside it; services move rows only
+through ``advance()`` so an illegal move is an error, not a silent overwrite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores aware datetimes as UTC and hands them back aware, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class IllegalTransition(Exception):
+    """A status change that the state machine does not allow."""
+
+
+TRANSITIONS: dict[type[enum.Enum], dict[Any, frozenset]] = {}
+
+
+def transitions(cls: type[enum.Enum], table: dict[str, tuple[str, ...]]) -> None:
+    """Declare where each status of ``cls`` may move; every status must be listed."""
+    missing = {m.value for m in cls} - set(table)
+    if missing:
+        raise ValueError(f"{cls.__name__}: no transitions listed for {sorted(missing)}")
+    TRANSITIONS[cls] = {cls(k): frozenset(cls(v) for v in vs) for k, vs in table.items()}
+
+
+def allowed_moves(current: enum.Enum) -> frozenset:
+    return TRANSITIONS[type(current)][current]
+
+
+def advance(row: Any, new: enum.Enum, attribute: str = "status") -> None:
+    current = getattr(row, attribute)
+    if new not in allowed_moves(current):
+        raise IllegalTransition(f"{type(row).__name__} {row.id}: {current} -> {new}")
+    setattr(row, attribute, new)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(
+        cls,
+        native_enum=False,
+        length=20,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Channel(enum.StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class MessageStatus(enum.StrEnum):
+    QUEUED = "queued"  # saved, a send job is (or will be) on the queue
+    SCHEDULED = "scheduled"  # waiting for send_after (quiet hours, retry back-off)
+    SENDING = "sending"  # claimed by one job; the provider call is in flight
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    SUPPRESSED = "suppressed"  # never attempted: see skip_reason
+    CANCELLED = "cancelled"  # dropped before any provider call (opt-out, superseded)
+
+
+transitions(
+    MessageStatus,
+    {
+        "queued": ("sending", "scheduled", "suppressed", "cancelled"),
+        "scheduled": ("queued", "sending", "suppressed", "cancelled"),
+        # Back to scheduled on a transient provider error, to failed on a permanent one.
+        "sending": ("sent", "scheduled", "failed"),
+        # Provider callbacks can arrive out of order; a later word wins.
+        "sent": ("delivered", "undelivered", "failed", "bounced"),
+        "delivered": ("bounced", "undelivered"),
+        "undelivered": ("delivered",),
+        "failed": (),
+        "bounced": (),
+        "suppressed": (),
+        "cancelled": (),
+    },
+)
+
+
+class LinkStatus(enum.StrEnum):
+    ACTIVE = "active"
+    USED = "used"  # the balance was paid in full through it
+    LOCKED = "locked"  # too many wrong ZIP answers
+    REVOKED = "revoked"
+
+
+transitions(
+    LinkStatus, {"active": ("used", "locked", "revoked"), "used": (), "locked": (), "revoked": ()}
+)
+
+
+class PaymentStatus(enum.StrEnum):
+    PROCESSING = "processing"  # the gateway call is in flight
+    PENDING = "pending"  # accepted, not yet settled (ACH)
+    PAID = "paid"
+    DECLINED = "declined"
+
+
+transitions(
+    PaymentStatus,
+    {
+        "processing": ("pending", "paid", "declined"),
+        "pending": ("paid", "declined"),
+        "paid": (),
+        "declined": (),
+    },
+)
+
+
+class MethodKind(enum.StrEnum):
+    CARD = "card"
+    BANK = "bank"
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_number: Mapped[str] = mapped_column(String(64), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    zip: Mapped[str | None] = mapped_column(String(10))
+    language: Mapped[str] = mapped_column(String(2), default="en")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    links: Mapped[list[Link]] = relationship(back_populates="account")
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+
+class Contact(Base):
+    """What we know of a phone number or email address, whichever accounts share it:
+    opt-out (STOP applies to the number, not one account) and permanent delivery failures."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    address: Mapped[str] = mapped_column(String(254))
+    opted_out_at: Mapped[dt.datetime | None]
+    undeliverable_at: Mapped[dt.datetime | None]
+    undeliverable_reason: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(10))  # sms, email or both
+    created_by: Mapped[str] = mapped_column(String(100), default="cli")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Link(Base):
+    """A payment link. The token is never stored: it is derived from ``id`` by signing."""
+
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(10), default="sms")  # how it went out
+    status: Mapped[LinkStatus] = mapped_column(_enum(LinkStatus), default=LinkStatus.ACTIVE)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    zip_failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_opened_at: Mapped[dt.datetime | None]
+    open_count: Mapped[int] = mapped_column(Integer, default=0)
+    fresh_link_sent_at: Mapped[dt.datetime | None]  # rate limit for "send me a new link"
+
+    account: Mapped[Account] = relationship(back_populates="links")
+
+
+class Message(Base):
+    """One SMS or email to one address: saved before the send, updated after."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_due", "status", "send_after"),
+        Index("ix_messages_provider", "provider", "provider_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    kind: Mapped[str] = mapped_column(String(40))  # the template: link, receipt, fresh_link...
+    language: Mapped[str] = mapped_column(String(2), default="en")
+    to_address: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    html_body: Mapped[str | None] = mapped_column(Text)
+    segments: Mapped[int | None] = mapped_column(Integer)
+    # A reply to the customer's own text is not held back by quiet hours (they asked).
+    solicited: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[MessageStatus] = mapped_column(
+        _enum(MessageStatus), default=MessageStatus.QUEUED
+    )
+    skip_reason: Mapped[str | None] = mapped_column(String(40))
+    send_after: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The queue job that carries the current attempt: the sweep asks Redis whether it is
+    # still alive before queueing the message again.
+    job_id: Mapped[str | None] = mapped_column(String(120), index=True)
+    provider: Mapped[str | None] = mapped_column(String(20))
+    provider_id: Mapped[str | None] = mapped_column(String(100))
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    error_message: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    sent_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Checkout(Base):
+    """One customer's way through a payment page: amount, then method, then confirm.
+
+    ``payment`` is unique per checkout, so a double tap, a refresh or a resubmitted confirm
+    form finds the payment already made instead of charging again."""
+
+    __tablename__ = "checkouts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), index=True)
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    method_kind: Mapped[MethodKind | None] = mapped_column(_enum(MethodKind))
+    method_token: Mapped[str | None] = mapped_column(String(100))
+    method_label: Mapped[str | None] = mapped_column(String(40))  # brand or bank name
+    method_last4: Mapped[str | None] = mapped_column(String(4))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id"), index=True)
+    # The database, not only the code, keeps one charge per confirmed checkout.
+    checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"), unique=True)
+    confirmation_number: Mapped[str] = mapped_column(String(20), unique=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    method_kind: Mapped[MethodKind] = mapped_column(_enum(MethodKind))
+    method_label: Mapped[str] = mapped_column(String(40))
+    method_last4: Mapped[str] = mapped_column(String(4))
+    status: Mapped[PaymentStatus] = mapped_column(
+        _enum(PaymentStatus), default=PaymentStatus.PROCESSING
+    )
+    gateway: Mapped[str] = mapped_column(String(20), default="sandbox")
+    gateway_reference: Mapped[str | None] = mapped_column(String(100))
+    decline_code: Mapped[str | None] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(20), default="link")  # link, sms, schedule
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+
+
+class AuditEvent(Base):
+    """Who did what, when and how, for every money movement and every consent."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))  # customer, staff:<name>, system, twilio
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    subject_type: Mapped[str | None] = mapped_column(String(40))
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ProviderEvent(Base):
+    """A webhook delivery we have already handled, keyed by the provider's own id."""
+
+    __tablename__ = "provider_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SandboxToken(Base):
+    """The sandbox gateway's own vault (it stands in for a processor's): what a token
+    will do when charged. Never the number, only its outcome, brand and last four."""
+
+    __tablename__ = "sandbox_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[MethodKind] = mapped_column(_enum(MethodKind))
+    label: Mapped[str] = mapped_column(String(40))
+    last4: Mapped[str] = mapped_column(String(4))
+    outcome: Mapped[str] = mapped_column(String(40))  # approved, declined, insufficient_funds
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

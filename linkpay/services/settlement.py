@@ -1,0 +1,72 @@
+"""After the customer's request: settling pending ACH debits, and finishing charges whose
+gateway call never got an answer. ``jobs.payments.settle_payment`` runs ``settle``; the
+sweep task ``payments.poll_unsettled`` (in ``payments``) decides when.
+
+The sandbox settles an approved debit the first time it is asked, which the sweep does no
+sooner than ``payments.SETTLE_POLL`` after the charge; a real processor may answer
+"still pending" for days, and the payment is simply asked about again later."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session
+
+from linkpay.gateways import ChargeStatus, GatewayError, gateway
+from linkpay.models import Checkout, Payment, PaymentStatus
+from linkpay.runtime import runtime
+from linkpay.services import audit
+from linkpay.services.payments import (
+    add_to_balance,
+    apply_result,
+    audit_details,
+    charge_once,
+    move_payment,
+)
+
+log = logging.getLogger(__name__)
+
+
+def settle(session: Session, payment_id: int) -> Payment | None:
+    """Ask the gateway about a pending or unanswered payment and record what it says."""
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        return None
+    if payment.status == PaymentStatus.PROCESSING and payment.checkout_id:
+        checkout = session.get(Checkout, payment.checkout_id)
+        result = charge_once(checkout, payment)  # same idempotency key: cannot charge twice
+        if result is not None:
+            apply_result(session, payment, result, actor="system")
+    elif payment.status == PaymentStatus.PENDING:
+        _settle_pending(session, payment)
+    return payment
+
+
+def _settle_pending(session: Session, payment: Payment) -> None:
+    try:
+        result = gateway().check(payment.gateway_reference or "")
+    except GatewayError as exc:
+        log.warning("payment %s: could not check settlement (%s)", payment.id, exc)
+        return
+    who = {"actor": "system", "account_id": payment.account_id, "subject": payment}
+    if result.status == ChargeStatus.PENDING:
+        payment.updated_at = runtime().now()  # look again one SETTLE_POLL from now
+    elif result.status == ChargeStatus.APPROVED:
+        if move_payment(session, payment, PaymentStatus.PENDING, PaymentStatus.PAID):
+            audit.record(session, "payment.paid", **who, settled=True, **audit_details(payment))
+    elif move_payment(
+        session,
+        payment,
+        PaymentStatus.PENDING,
+        PaymentStatus.DECLINED,
+        decline_code=result.decline_code,
+    ):
+        # A returned debit: the customer owes the amount again.
+        add_to_balance(session, payment, payment.amount_cents)
+        audit.record(
+            session,
+            "payment.returned",
+            **who,
+            decline_code=result.decline_code,
+            **audit_details(payment),
+        )

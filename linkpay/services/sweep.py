@@ -1,0 +1,44 @@
+"""The periodic sweep: finds due work in the database and queues it.
+
+Due work lives in rows (a held message's send_after, a plan's installment date), never only
+in a timer, so a restart, a lost Redis or a scheduler that was down for days loses nothing:
+the next sweep finds what is due. Each task claims rows with a conditional UPDATE, so two
+sweeps running at once do each piece of work once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from linkpay.services import messages, payments
+
+log = logging.getLogger(__name__)
+
+SweepTask = Callable[[Session], int]
+
+TASKS: dict[str, SweepTask] = {
+    "messages.release_due": messages.release_due,
+    "messages.requeue_stalled": messages.requeue_stalled,
+    "payments.poll_unsettled": payments.poll_unsettled,
+}
+
+
+class SweepFailed(RuntimeError):
+    """Some sweep tasks raised; the others ran. The job fails so the failure is visible."""
+
+
+def run(db) -> dict[str, int]:
+    """Run every task in its own unit of work; one failing task does not stop the rest."""
+    counts, failed = {}, []
+    for name, task in TASKS.items():
+        try:
+            with db.session() as session:
+                counts[name] = task(session)
+        except Exception:
+            log.exception("sweep task %s failed", name)
+            failed.append(name)
+    if failed:
+        raise SweepFailed(f"sweep tasks failed: {', '.join(failed)}")
+    return counts

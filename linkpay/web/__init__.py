@@ -1,0 +1,23 @@
+"""The web edge: blueprints for customers' pages, staff pages and health. Handlers call
+services; none of them talks to a provider or a gateway."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    import webhooks
+    from linkpay.gateways import sandbox_tokenizer
+    from linkpay.web import health, outbox, pay, pay_checkout, unsubscribe
+
+    config = app.extensions["linkpay"].config
+    app.register_blueprint(health.bp)
+    webhooks.register(app)  # provider callbacks (Twilio, SendGrid), CSRF-exempt
+    app.register_blueprint(pay.bp)  # the page a link opens: ZIP and amount steps
+    app.register_blueprint(pay_checkout.bp)  # method, review, confirm, receipt
+    app.register_blueprint(unsubscribe.bp)
+    if config["payments.gateway"] == "sandbox":
+        app.register_blueprint(sandbox_tokenizer.bp)  # stands in for a processor's fields
+    if not config["app.production"]:
+        app.register_blueprint(outbox.bp)  # shows live payment links: never in production
