@@ -303,6 +303,11 @@ class Payment(Base):
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id"), index=True)
     # The database, not only the code, keeps one charge per confirmed checkout.
     checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"), unique=True)
+    # Likewise one charge per confirmed Pay by Text request.
+    text_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("text_payment_requests.id"), unique=True
+    )
+    saved_method_id: Mapped[int | None] = mapped_column(ForeignKey("saved_methods.id"))
     confirmation_number: Mapped[str] = mapped_column(String(20), unique=True)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     method_kind: Mapped[MethodKind] = mapped_column(_enum(MethodKind))
@@ -364,4 +369,129 @@ class SandboxToken(Base):
     label: Mapped[str] = mapped_column(String(40))
     last4: Mapped[str] = mapped_column(String(4))
     outcome: Mapped[str] = mapped_column(String(40))  # approved, declined, insufficient_funds
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# -- Pay by Text ---------------------------------------------------------------------------
+
+
+class SavedMethod(Base):
+    """A tokenized method kept for later charges (Pay by Text, plans, scheduled payments):
+    the gateway's token, the brand or bank, and the last four. Never the number.
+    ``is_default`` marks the one a text payment uses; at most one per account."""
+
+    __tablename__ = "saved_methods"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    gateway: Mapped[str] = mapped_column(String(20))
+    token: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[MethodKind] = mapped_column(_enum(MethodKind))
+    label: Mapped[str] = mapped_column(String(40))
+    last4: Mapped[str] = mapped_column(String(4))
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[dt.datetime | None]
+
+
+class EnrollmentStatus(enum.StrEnum):
+    AWAITING_OK = "awaiting_ok"  # consent given on the page; the customer has not replied OK
+    ACTIVE = "active"
+    CANCELLED = "cancelled"  # turned off from the page, or by STOP
+
+
+transitions(
+    EnrollmentStatus,
+    {
+        "awaiting_ok": ("active", "cancelled"),
+        "active": ("cancelled", "awaiting_ok"),  # a new method re-asks for OK
+        "cancelled": ("awaiting_ok",),  # enrolling again
+    },
+)
+
+
+class TextEnrollment(Base):
+    """Pay by Text for one account on one phone, with the consent that allowed it."""
+
+    __tablename__ = "text_enrollments"
+    __table_args__ = (UniqueConstraint("account_id", "phone"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
+    method_id: Mapped[int] = mapped_column(ForeignKey("saved_methods.id"))
+    status: Mapped[EnrollmentStatus] = mapped_column(
+        _enum(EnrollmentStatus), default=EnrollmentStatus.AWAITING_OK
+    )
+    consent_version: Mapped[str] = mapped_column(String(20))
+    consented_at: Mapped[dt.datetime]
+    consent_ip: Mapped[str | None] = mapped_column(String(64))
+    consent_user_agent: Mapped[str | None] = mapped_column(String(300))
+    activated_at: Mapped[dt.datetime | None]
+    cancelled_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+    method: Mapped[SavedMethod] = relationship()
+
+
+class TextRequestStatus(enum.StrEnum):
+    PENDING = "pending"  # code sent, waiting for it
+    CONFIRMED = "confirmed"  # the right code came back; the payment row exists
+    EXPIRED = "expired"  # 10 minutes passed
+    CANCELLED = "cancelled"  # 3 wrong codes, STOP, or Pay by Text turned off
+    REPLACED = "replaced"  # a newer PAY from the same phone
+
+
+transitions(
+    TextRequestStatus,
+    {
+        "pending": ("confirmed", "expired", "cancelled", "replaced"),
+        "confirmed": (),
+        "expired": (),
+        "cancelled": (),
+        "replaced": (),
+    },
+)
+
+
+class TextPaymentRequest(Base):
+    """A ``PAY`` waiting for its one-time code. The code itself is never stored: only an
+    HMAC of it keyed by the app secret and bound to this request."""
+
+    __tablename__ = "text_payment_requests"
+    __table_args__ = (Index("ix_text_requests_phone_status", "phone", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("text_enrollments.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    method_id: Mapped[int] = mapped_column(ForeignKey("saved_methods.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    wrong_codes: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[TextRequestStatus] = mapped_column(
+        _enum(TextRequestStatus), default=TextRequestStatus.PENDING
+    )
+    language: Mapped[str] = mapped_column(String(2), default="en")
+    expires_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TextQuestion(Base):
+    """ "Which account?": what a phone enrolled for several accounts asked for (pay, balance,
+    link), kept until it answers with an account's last four or the question expires."""
+
+    __tablename__ = "text_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    intent: Mapped[str] = mapped_column(String(20))  # pay, balance, link
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    language: Mapped[str] = mapped_column(String(2), default="en")
+    account_ids: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"last4": account_id}
+    expires_at: Mapped[dt.datetime]
+    answered_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
