@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 from phonenumbers import NumberParseException, parse
 from phonenumbers.timezone import time_zones_for_number
 
+from linkpay import postal_codes
+
 # First three digits of a ZIP code -> the zone most of that range lives in (USPS ranges
 # grouped by state). Coarse on purpose: it only adds a zone to the phone's, never removes.
 _ZIP3_ZONES: list[tuple[int, str]] = [
@@ -35,13 +37,33 @@ _ZIP3_ZONES: list[tuple[int, str]] = [
     (995, "America/Anchorage"),
 ]
 _ZIP3_STARTS = [start for start, _ in _ZIP3_ZONES]
+# A Canadian postal code's first letter names the province or territory. Where one spans
+# zones (northern Ontario, Nunavut) the western one is listed: later is the safe side.
+_CANADA_ZONES = {
+    "A": "America/St_Johns",
+    "B": "America/Halifax",
+    "C": "America/Halifax",
+    "E": "America/Moncton",
+    **dict.fromkeys("GHJ", "America/Toronto"),
+    **dict.fromkeys("KLMN", "America/Toronto"),
+    "P": "America/Winnipeg",
+    "R": "America/Winnipeg",
+    "S": "America/Regina",
+    "T": "America/Edmonton",
+    "V": "America/Vancouver",
+    "X": "America/Edmonton",
+    "Y": "America/Whitehorse",
+}
 
 
 def zone_for_zip(zip_code: str | None) -> str | None:
-    digits = (zip_code or "").strip()[:5]
-    if len(digits) != 5 or not digits.isdigit():
+    """The zone of a US ZIP or a Canadian postal code on file."""
+    code = postal_codes.normalize(zip_code)
+    if code is None:
         return None
-    return _ZIP3_ZONES[bisect_right(_ZIP3_STARTS, int(digits[:3])) - 1][1]
+    if postal_codes.is_canadian(code):
+        return _CANADA_ZONES.get(code[0])
+    return _ZIP3_ZONES[bisect_right(_ZIP3_STARTS, int(code[:3])) - 1][1]
 
 
 @lru_cache(maxsize=4096)

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from linkpay import postal_codes
 from linkpay.csvfile import MAX_LINE_BYTES, CsvFileError, DecodedLines
 from linkpay.emails import normalize_email
 from linkpay.models import Account
@@ -50,7 +51,6 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPE = "'"
 _SHOWN = 40  # how much of a bad value a reason repeats back
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_ZIP = re.compile(r"\d{5}(?:-\d{4})?", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -283,10 +283,13 @@ def _due_date(column: str, text: str) -> dt.date | None:
 def _zip(column: str, text: str) -> str | None:
     if not text:
         return None
-    if _ZIP.fullmatch(text):
-        return text
+    code = postal_codes.normalize(text)
+    if code is not None:
+        return code
     hint = " (did a spreadsheet drop a leading zero?)" if text.isdigit() and len(text) < 5 else ""
-    raise ValueError(f"zip {text[:_SHOWN]!r} must be 5 digits or ZIP+4{hint}")
+    raise ValueError(
+        f"zip {text[:_SHOWN]!r} must be 5 digits, ZIP+4 or a Canadian postal code{hint}"
+    )
 
 
 def _language(column: str, text: str) -> str:

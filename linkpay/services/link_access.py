@@ -10,18 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hmac
-import re
 
 from sqlalchemy import func, or_, update
 from sqlalchemy.orm import Session
 
+from linkpay import postal_codes
 from linkpay.models import Link, LinkStatus, advance
 from linkpay.runtime import runtime
 from linkpay.services import audit, links
 
 MAX_ZIP_FAILURES = 5
 FRESH_LINK_EVERY = dt.timedelta(minutes=10)
-NOT_DIGITS = re.compile(r"\D")
 
 
 class ZipCheck(enum.StrEnum):
@@ -45,19 +44,13 @@ def record_open(session: Session, link: Link) -> None:
     )
 
 
-def zip5(text: str | None) -> str | None:
-    """The five-digit ZIP in ``85004``, ``85004-1234`` or `` 85004 ``; None otherwise."""
-    digits = NOT_DIGITS.sub("", text or "")
-    return digits[:5] if len(digits) in (5, 9) else None
-
-
 def check_zip(
     session: Session, link: Link, answer: str, *, ip: str | None, user_agent: str | None
 ) -> ZipCheck:
-    on_file = zip5(link.account.zip)
+    on_file = postal_codes.match_key(link.account.zip)
     if on_file is None:
         return ZipCheck.UNVERIFIABLE
-    given = zip5(answer) or ""
+    given = postal_codes.match_key(answer) or ""
     if hmac.compare_digest(given.encode(), on_file.encode()):
         return ZipCheck.OK
     failures = session.execute(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
+from linkpay import postal_codes
 from linkpay.money import parse_dollars, plain_dollars
 from linkpay.runtime import runtime
 from linkpay.security import limiter
@@ -115,7 +116,7 @@ def _first_page(lookup: LinkLookup):
     if lookup.link.account.balance_cents <= 0:
         return state_page(LinkState.USED)
     if zip_needed(lookup.link):
-        if link_access.zip5(lookup.link.account.zip) is None:
+        if postal_codes.match_key(lookup.link.account.zip) is None:
             return state_page("unverifiable")
         return _zip_page(token)
     notice = request.args.get("notice")

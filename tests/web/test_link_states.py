@@ -198,6 +198,17 @@ def test_the_right_zip_opens_the_bill_for_this_browser_only(zip_mode, app, clien
     assert "ZIP code" in text(app.test_client().get(f"/p/{token}"))
 
 
+def test_a_canadian_postal_code_matches_however_it_is_typed(zip_mode, client, db):
+    account = make_account(db, phone="+16135550143", zip="K1A 0B1")
+    _, token = make_link(db, account)
+    zip_form = form(text(client.get(f"/p/{token}")), "/zip")
+    wrong = client.post(zip_form.action, data={**zip_form.fields, "zip": "K1A 0B2"})
+    assert wrong.status_code == 400
+    answer = client.post(zip_form.action, data={**zip_form.fields, "zip": " k1a0b1 "})
+    assert answer.status_code == 303
+    assert "Hi Ana" in text(client.get(f"/p/{token}"))
+
+
 def test_five_wrong_zips_lock_the_link_with_the_same_message_each_time(
     zip_mode, client, db, account
 ):
