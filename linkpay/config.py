@@ -48,6 +48,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "timeout_seconds": 10,
     },
     "payments": {"gateway": "sandbox", "min_cents": 100},
+    "pay_by_text": {"code_ttl_minutes": 10, "max_wrong_codes": 3},
     "compliance": {"quiet_start": "21:00", "quiet_end": "08:00"},
     "plans": {"reminder_hours": [72, 24, 2]},
     "messages": {"max_attempts": 5},
@@ -182,11 +183,21 @@ def _validate(values: dict) -> None:
         raise ConfigError("plans.reminder_hours: at most three positive whole numbers of hours")
     if values["links"]["ttl_hours"] <= 0:
         raise ConfigError("links.ttl_hours must be more than 0")
+    for key in ("code_ttl_minutes", "max_wrong_codes"):
+        if values["pay_by_text"][key] <= 0:
+            raise ConfigError(f"pay_by_text.{key} must be more than 0")
     if not values["app"]["base_url"].startswith(("http://", "https://")):
         raise ConfigError("app.base_url must start with http:// or https://")
     values["app"]["base_url"] = values["app"]["base_url"].rstrip("/")
     if values["app"]["production"] and not values["app"]["secret_key"]:
         raise ConfigError("app.secret_key must be set in production (app.production = true)")
+    if values["app"]["production"] and not values["app"]["redis_url"]:
+        # The embedded queue lives inside one process: receipts and replies queued by a web
+        # process would wait for a worker that can never see them.
+        raise ConfigError(
+            "app.redis_url must be set in production (app.production = true): web and "
+            "worker processes share their jobs through it"
+        )
     if values["sms"]["provider"] == "twilio":
         _require(values, "twilio", ("account_sid", "auth_token", "from_number"))
     if values["email"]["provider"] == "sendgrid":

@@ -34,6 +34,10 @@ def test_environment_overrides_the_file(tmp_path):
         ({"LINKPAY_COMPLIANCE_QUIET_START": "25:00"}, "compliance.quiet_start"),
         ({"LINKPAY_PLANS_REMINDER_HOURS": "72,48,24,2"}, "plans.reminder_hours"),
         ({"LINKPAY_APP_PRODUCTION": "true"}, "app.secret_key"),
+        (
+            {"LINKPAY_APP_PRODUCTION": "true", "LINKPAY_APP_SECRET_KEY": "k" * 32},
+            "app.redis_url",
+        ),
         ({"LINKPAY_SMS_PROVIDER": "twilio"}, "twilio.account_sid"),
     ],
 )
