@@ -1,4 +1,5 @@
-"""The sweep job: enqueued once a minute by every worker (one id per minute, so once)."""
+"""The sweep job: every worker asks for it every 15 seconds under one id per 15-second slot,
+so it runs once per slot however many workers ask."""
 
 from __future__ import annotations
 
