@@ -42,6 +42,7 @@ from linkpay.services.messages import (
     NO_PHONE,
     OPTED_OUT,
     QUIET_HOURS,
+    block_applies,
     contact_blocks,
     send_time,
 )
@@ -177,7 +178,7 @@ def _block_reason(message: Message, blocks: dict[Channel, dict[str, str]]) -> st
     """Why this address must not get the message now (it may have changed since queueing)."""
     if not message.to_address:
         return NO_PHONE if message.channel == Channel.SMS else NO_EMAIL
-    return blocks.get(message.channel, {}).get(message.to_address)
+    return block_applies(message.kind, blocks.get(message.channel, {}).get(message.to_address))
 
 
 def _quiet_hours_end(message: Message, account: Account | None) -> dt.datetime | None:

@@ -50,7 +50,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "payments": {"gateway": "sandbox", "min_cents": 100},
     "pay_by_text": {"code_ttl_minutes": 10, "max_wrong_codes": 3},
     "compliance": {"quiet_start": "21:00", "quiet_end": "08:00"},
-    "plans": {"reminder_hours": [72, 24, 2]},
+    "plans": {"reminder_hours": [72, 24, 2], "retry_days": 3, "max_installments": 24},
+    "offers": {"allow_skip": True},
+    "scheduled": {"max_days_ahead": 60, "charge_time": "09:00"},
     "messages": {"max_attempts": 5},
 }
 
@@ -181,6 +183,15 @@ def _validate(values: dict) -> None:
     hours = values["plans"]["reminder_hours"]
     if len(hours) > 3 or not all(isinstance(h, int) and h > 0 for h in hours):
         raise ConfigError("plans.reminder_hours: at most three positive whole numbers of hours")
+    _parse_hhmm(values["scheduled"]["charge_time"], "scheduled.charge_time")
+    for dotted, least in (
+        ("plans.retry_days", 1),
+        ("plans.max_installments", 2),
+        ("scheduled.max_days_ahead", 1),
+    ):
+        section, key = dotted.split(".")
+        if values[section][key] < least:
+            raise ConfigError(f"{dotted} must be at least {least}")
     if values["links"]["ttl_hours"] <= 0:
         raise ConfigError("links.ttl_hours must be more than 0")
     for key in ("code_ttl_minutes", "max_wrong_codes"):

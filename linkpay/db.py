@@ -63,6 +63,20 @@ def defer_job(session: Session, spec) -> None:
     session.info.setdefault("linkpay.jobs", []).append(spec)
 
 
+def insert_unless_present(session: Session, model, values: dict, unique: list[str]):
+    """``INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id``: the new row's id, or
+    None when a row with the same ``unique`` columns exists. One statement, no savepoint;
+    on PostgreSQL a racing insert of the same key waits for the first to commit."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = (
+        insert(model).values(**values).on_conflict_do_nothing(index_elements=unique)
+    ).returning(model.id)
+    return session.execute(statement).scalar()
+
+
 def _enqueue_after_commit(session: Session) -> None:
     specs = session.info.pop("linkpay.jobs", None)
     if specs:

@@ -241,6 +241,8 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_due", "status", "send_after"),
         Index("ix_messages_provider", "provider", "provider_id"),
+        # STOP cancels every waiting text to one number inside the webhook request.
+        Index("ix_messages_recipient", "to_address", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -292,11 +294,18 @@ class Checkout(Base):
     method_token: Mapped[str | None] = mapped_column(String(100))
     method_label: Mapped[str | None] = mapped_column(String(40))  # brand or bank name
     method_last4: Mapped[str | None] = mapped_column(String(4))
+    # A day chosen on the amount step: the checkout schedules a payment instead of paying.
+    charge_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Payment(Base):
     __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint(
+            "installment_id", "installment_attempt", name="uq_payments_installment_attempt"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -308,6 +317,14 @@ class Payment(Base):
         ForeignKey("text_payment_requests.id"), unique=True
     )
     saved_method_id: Mapped[int | None] = mapped_column(ForeignKey("saved_methods.id"))
+    # A plan installment's charge: one payment per (installment, attempt), so a decline's
+    # retry is a second payment while a repeated sweep or job can never make a third.
+    installment_id: Mapped[int | None] = mapped_column(ForeignKey("installments.id"), index=True)
+    installment_attempt: Mapped[int | None] = mapped_column(Integer)
+    # And one charge per scheduled payment.
+    scheduled_payment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scheduled_payments.id"), unique=True
+    )
     confirmation_number: Mapped[str] = mapped_column(String(20), unique=True)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     method_kind: Mapped[MethodKind] = mapped_column(_enum(MethodKind))
@@ -495,3 +512,242 @@ class TextQuestion(Base):
     expires_at: Mapped[dt.datetime]
     answered_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# -- Scheduled payments, settlement offers and payment plans --------------------------------
+
+
+class ScheduledPaymentStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for its day
+    PROCESSING = "processing"  # claimed by one sweep; the charge job has it
+    PAID = "paid"  # taken (an ACH debit still settling counts, as for link payments)
+    DECLINED = "declined"
+    CANCELLED = "cancelled"  # by the customer until the day before, or nothing was owed
+
+
+transitions(
+    ScheduledPaymentStatus,
+    {
+        "pending": ("processing", "cancelled"),
+        # Cancelled from processing: the balance was paid off before the charge was made.
+        "processing": ("paid", "declined", "cancelled"),
+        "paid": (),
+        "declined": (),
+        "cancelled": (),
+    },
+)
+
+
+class ScheduledPayment(Base):
+    """A payment the customer chose to make on a later day, charged to a saved method at
+    ``payments.scheduled_charge_time`` on ``charge_on`` in the organisation's zone."""
+
+    __tablename__ = "scheduled_payments"
+    __table_args__ = (Index("ix_scheduled_payments_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id"), index=True)
+    # One scheduled payment per checkout, kept by the database: a double tap on Confirm
+    # finds the first instead of scheduling a second.
+    checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"), unique=True)
+    saved_method_id: Mapped[int] = mapped_column(ForeignKey("saved_methods.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    charge_on: Mapped[dt.date] = mapped_column(Date)  # the organisation's calendar day
+    due_at: Mapped[dt.datetime]  # charge_on at the charge time, in UTC
+    status: Mapped[ScheduledPaymentStatus] = mapped_column(
+        _enum(ScheduledPaymentStatus), default=ScheduledPaymentStatus.PENDING
+    )
+    cancel_reason: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+    method: Mapped[SavedMethod] = relationship()
+
+
+class OfferKind(enum.StrEnum):
+    SETTLEMENT = "settlement"  # pay a smaller amount by a deadline and the rest is forgiven
+    PLAN = "plan"  # pay the balance in installments
+
+
+class OfferStatus(enum.StrEnum):
+    OFFERED = "offered"  # sent; the link shows it until expires_at
+    ACCEPTED = "accepted"  # settled (paid) or the plan signed
+    CANCELLED = "cancelled"  # withdrawn by staff
+    EXPIRED = "expired"  # expires_at passed unaccepted; one expiry notice went out
+    REPLACED = "replaced"  # staff made a newer offer of the same kind for the account
+
+
+transitions(
+    OfferStatus,
+    {
+        "offered": ("accepted", "cancelled", "expired", "replaced"),
+        "accepted": (),
+        "cancelled": (),
+        "expired": (),
+        "replaced": (),
+    },
+)
+
+
+class PlanFrequency(enum.StrEnum):
+    WEEKLY = "weekly"
+    BIWEEKLY = "biweekly"  # every two weeks
+    MONTHLY = "monthly"
+
+
+class Offer(Base):
+    """A settlement or plan offer made to one account, delivered as a link of its own.
+
+    ``amount_cents`` is what the offer asks for: the settlement amount, or the plan's
+    total. Plan terms (count, frequency, first date) are empty for a settlement."""
+
+    __tablename__ = "offers"
+    __table_args__ = (Index("ix_offers_open", "status", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), unique=True)
+    kind: Mapped[OfferKind] = mapped_column(_enum(OfferKind))
+    status: Mapped[OfferStatus] = mapped_column(_enum(OfferStatus), default=OfferStatus.OFFERED)
+    channel: Mapped[str] = mapped_column(String(10))  # sms, email or both
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    percent: Mapped[int | None] = mapped_column(Integer)  # a settlement given as a percent
+    balance_cents: Mapped[int] = mapped_column(BigInteger)  # the balance when offered
+    installment_count: Mapped[int | None] = mapped_column(Integer)
+    frequency: Mapped[PlanFrequency | None] = mapped_column(_enum(PlanFrequency))
+    first_date: Mapped[dt.date | None] = mapped_column(Date)
+    expires_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    accepted_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]  # cancelled, expired or replaced
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+    link: Mapped[Link] = relationship()
+
+
+class ReminderStatus(enum.StrEnum):
+    PENDING = "pending"  # due at due_at, if the offer is still open then
+    SENT = "sent"
+    DROPPED = "dropped"  # found too late: it could only reach the customer after expiry
+    CANCELLED = "cancelled"  # the offer was accepted, withdrawn or expired first
+
+
+transitions(
+    ReminderStatus,
+    {"pending": ("sent", "dropped", "cancelled"), "sent": (), "dropped": (), "cancelled": ()},
+)
+
+
+class OfferReminder(Base):
+    """One of an offer's (at most three) reminders, written when the offer is made. The
+    unique (offer, index) and the pending -> sent claim make each go out once."""
+
+    __tablename__ = "offer_reminders"
+    __table_args__ = (
+        UniqueConstraint("offer_id", "reminder_index", name="uq_offer_reminders_offer_index"),
+        Index("ix_offer_reminders_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"))
+    reminder_index: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 in the order they fall
+    hours_before: Mapped[int] = mapped_column(Integer)  # the plans.reminder_hours entry
+    due_at: Mapped[dt.datetime]  # moved before quiet hours when it would fall in them
+    status: Mapped[ReminderStatus] = mapped_column(
+        _enum(ReminderStatus), default=ReminderStatus.PENDING
+    )
+    sent_at: Mapped[dt.datetime | None]
+
+
+class PlanStatus(enum.StrEnum):
+    ACTIVE = "active"  # signed; installments are charged on their dates
+    COMPLETED = "completed"  # every installment paid (or nothing was left to pay)
+    CANCELLED = "cancelled"  # by staff or the customer; the rest is never charged
+
+
+transitions(PlanStatus, {"active": ("completed", "cancelled"), "completed": (), "cancelled": ()})
+
+
+class Plan(Base):
+    """An accepted plan offer: the signature, the exact agreement text and its version,
+    the method the installments are charged to."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    saved_method_id: Mapped[int] = mapped_column(ForeignKey("saved_methods.id"))
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    frequency: Mapped[PlanFrequency] = mapped_column(_enum(PlanFrequency))
+    status: Mapped[PlanStatus] = mapped_column(_enum(PlanStatus), default=PlanStatus.ACTIVE)
+    signature_name: Mapped[str] = mapped_column(String(200))
+    signed_at: Mapped[dt.datetime]
+    signed_ip: Mapped[str | None] = mapped_column(String(64))
+    signed_user_agent: Mapped[str | None] = mapped_column(String(300))
+    agreement_version: Mapped[str] = mapped_column(String(40))
+    agreement_text: Mapped[str] = mapped_column(Text)  # exactly what the customer agreed to
+    language: Mapped[str] = mapped_column(String(2), default="en")
+    cancelled_at: Mapped[dt.datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(100))
+    completed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+    offer: Mapped[Offer] = relationship()
+    method: Mapped[SavedMethod] = relationship()
+    installments: Mapped[list[Installment]] = relationship(
+        back_populates="plan", order_by="Installment.sequence"
+    )
+
+
+class InstallmentStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for due_at
+    PROCESSING = "processing"  # claimed by one sweep; the charge job has it
+    RETRY_SCHEDULED = "retry_scheduled"  # the first charge was declined; due_at moved on
+    PAID = "paid"  # taken (an ACH debit still settling counts)
+    DECLINED = "declined"  # the retry was declined too
+    CANCELLED = "cancelled"  # the plan was cancelled, or nothing was owed any more
+
+
+transitions(
+    InstallmentStatus,
+    {
+        "pending": ("processing", "cancelled"),
+        "processing": ("paid", "retry_scheduled", "declined", "cancelled"),
+        "retry_scheduled": ("processing", "cancelled"),
+        "paid": (),
+        "declined": (),
+        "cancelled": (),
+    },
+)
+
+
+class Installment(Base):
+    __tablename__ = "installments"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "sequence", name="uq_installments_plan_sequence"),
+        Index("ix_installments_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    sequence: Mapped[int] = mapped_column(Integer)  # 1..n
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    charge_on: Mapped[dt.date] = mapped_column(Date)  # the organisation's calendar day
+    due_at: Mapped[dt.datetime]  # when the next charge may be made, in UTC
+    status: Mapped[InstallmentStatus] = mapped_column(
+        _enum(InstallmentStatus), default=InstallmentStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # charges started
+    decline_code: Mapped[str | None] = mapped_column(String(40))
+    cancel_reason: Mapped[str | None] = mapped_column(String(40))
+    paid_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    plan: Mapped[Plan] = relationship(back_populates="installments")

@@ -114,3 +114,32 @@ def _end_of_quiet(local: dt.datetime, end: dt.time) -> dt.datetime:
     # A wall time inside a spring-forward gap does not exist; round-tripping through UTC
     # lands on the first real minute after it.
     return wall.astimezone(dt.UTC).astimezone(local.tzinfo)
+
+
+def last_allowed_before(
+    when: dt.datetime,
+    zones: list[ZoneInfo],
+    start: dt.time,
+    end: dt.time,
+    lead: dt.timedelta = dt.timedelta(0),
+) -> dt.datetime:
+    """``when`` if it is outside quiet hours in every zone; otherwise the moment ``lead``
+    before the quiet hours it fell in began (in every zone), so a reminder goes out the
+    evening before instead of after the deadline it reminds of."""
+    candidate = when
+    for _ in range(2 * len(zones) + 2):
+        moved = False
+        for zone in zones:
+            local = candidate.astimezone(zone)
+            if is_quiet(local.time(), start, end):
+                candidate = _start_of_quiet(local, start).astimezone(dt.UTC) - lead
+                moved = True
+        if not moved:
+            return candidate
+    return candidate
+
+
+def _start_of_quiet(local: dt.datetime, start: dt.time) -> dt.datetime:
+    day = local.date() if local.time() >= start else local.date() - dt.timedelta(days=1)
+    wall = dt.datetime.combine(day, start, tzinfo=local.tzinfo)
+    return wall.astimezone(dt.UTC).astimezone(local.tzinfo)

@@ -39,12 +39,14 @@ def runtime() -> Runtime:
 
 
 def build_runtime(config: Config) -> Runtime:
-    return Runtime(
+    rt = Runtime(
         config=config,
         db=Database(config["app.database_url"]),
         queue=JobQueue(config["app.redis_url"]),
         signer=Signer(resolve_secret_key(config), config["app.previous_secret_keys"]),
     )
+    rt.signer.use_clock(rt.now)  # bound to rt, so a clock swapped in later is used too
+    return rt
 
 
 def resolve_secret_key(config: Config) -> str:

@@ -36,3 +36,17 @@ def test_unsubscribe_tokens_never_expire_and_are_the_same_every_time():
     assert signer.sign(Purpose.UNSUBSCRIBE, 42) == token
     assert signer.verify(Purpose.UNSUBSCRIBE, token, -1).subject_id == 42
     assert signer.verify(Purpose.PAY_LINK, token, None).subject_id is None
+
+
+def test_tokens_are_dated_and_aged_by_the_services_clock():
+    import datetime as dt
+
+    now = [dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)]
+    signer = Signer("k1")
+    signer.use_clock(lambda: now[0])
+    token = signer.sign(Purpose.PAY_LINK, 11)
+    assert signer.sign(Purpose.PAY_LINK, 11) == token  # same second, same token
+    now[0] += dt.timedelta(seconds=3599)
+    assert signer.verify(Purpose.PAY_LINK, token, 3600).valid
+    now[0] += dt.timedelta(seconds=2)
+    assert signer.verify(Purpose.PAY_LINK, token, 3600).expired

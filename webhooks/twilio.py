@@ -25,12 +25,24 @@ import functools
 import logging
 
 from flask import Blueprint, Response, request
+from rq import Retry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from linkpay.models import Channel, IllegalTransition, Message, MessageStatus, advance
+from linkpay.commands import parse_sms
+from linkpay.db import defer_job, insert_unless_present
+from linkpay.models import (
+    Channel,
+    IllegalTransition,
+    Message,
+    MessageStatus,
+    ProviderEvent,
+    advance,
+)
+from linkpay.queue import HIGH, JobSpec
 from linkpay.runtime import runtime
+from linkpay.services import opt_out
 from linkpay.services.contacts import mark_contact
 from linkpay.transports.twilio_sms import PROVIDER, RECIPIENT_ERRORS
 from webhooks import record_event
@@ -136,13 +148,47 @@ def _describe(code: int) -> str:
 @validate_twilio_signature
 def inbound_sms():
     """Store each inbound text once (Twilio may deliver it again) and answer with empty
-    TwiML: replies are sent by jobs, never in this response. The stored ProviderEvent
-    (kind ``inbound_sms``, the form as payload) is where command handling picks up."""
+    TwiML. Replies are sent by jobs, never in this response: ``jobs.inbound`` handles the
+    stored event. The STOP and START families are applied here, in this request, so an
+    opt-out holds before any later send is attempted and the two can never run out of
+    order. The common path costs one INSERT and one enqueue."""
     form = request.form
     sid = form.get("MessageSid") or form.get("SmsMessageSid")
-    if sid:
-        with runtime().db.session() as session:
-            record_event(session, PROVIDER, sid, "inbound_sms", form.to_dict())
-    else:
+    if not sid:
         log.warning("twilio inbound sms without MessageSid")
+        return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
+    command = parse_sms(form.get("Body", ""))
+    with runtime().db.session() as session:
+        event_id = store_inbound(session, sid, form.to_dict())
+        if event_id is not None:
+            if command.kind in opt_out.SYNCHRONOUS:
+                opt_out.apply(session, form.get("From", ""), command)
+            else:
+                defer_job(session, inbound_job(event_id))
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
+
+
+def store_inbound(session: Session, sid: str, payload: dict) -> int | None:
+    """Insert the event and return its id, or None when this MessageSid was stored before.
+    The unique (provider, event_id) constraint decides in the one INSERT, so two deliveries
+    racing on two web processes are handled once."""
+    values = {
+        "provider": PROVIDER,
+        "event_id": sid[:120],
+        "kind": "inbound_sms",
+        "payload": payload,
+        "received_at": runtime().now(),
+    }
+    return insert_unless_present(session, ProviderEvent, values, ["provider", "event_id"])
+
+
+def inbound_job(event_id: int) -> JobSpec:
+    # A database blip must not lose a customer's text: the job's changes and its reply
+    # commit together, so a failed run left nothing behind and can simply run again.
+    return JobSpec(
+        "jobs.inbound.handle_inbound_sms",
+        args=(event_id,),
+        job_id=f"inbound-{event_id}",
+        queue=HIGH,
+        retry=Retry(max=3, interval=[1, 10, 60]),
+    )

@@ -1,5 +1,6 @@
 """Pay by Text: saved methods, enrollments with consent, text payment requests, and the
-"which account?" questions; payments point at the request they charged (unique).
+"which account?" questions; payments point at the request they charged (unique); an
+index on messages by recipient, for STOP.
 
 Revision ID: 0002
 Revises: 0001
@@ -19,6 +20,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index("ix_messages_recipient", ["to_address", "status"], unique=False)
+
     op.create_table(
         "text_questions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -195,3 +199,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_text_questions_phone"))
 
     op.drop_table("text_questions")
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_recipient")

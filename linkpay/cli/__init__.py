@@ -40,9 +40,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from linkpay.cli import accounts, campaign, db, dev, links, worker
+    from linkpay.cli import accounts, campaign, db, dev, links, offers, plans, worker
 
-    for module in (accounts, campaign, db, dev, links, worker):
+    for module in (accounts, campaign, db, dev, links, offers, plans, worker):
         for command in module.COMMANDS:
             main.add_command(command)
 

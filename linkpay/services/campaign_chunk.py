@@ -3,7 +3,8 @@ and their batch send jobs, queued once the chunk's transaction commits (see camp
 
 Each message gets the decision a single send gets (``messages.decide``) and the context a
 single send renders (``links.link_context``); rows are built as ``messages.build_message``
-builds them, and rendered in one batch per channel and language (rendering.render_sms_batch)."""
+builds them, and rendered in one batch per channel and language (rendering.render_sms_batch).
+Which accounts' texts say "Reply PAY" (Pay by Text on) is one query for the whole chunk."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from linkpay.models import Account, Channel, Link, Message, MessageStatus
 from linkpay.queue import BULK
 from linkpay.rendering import Rendered, render_email_batch, render_sms_batch
 from linkpay.runtime import runtime
-from linkpay.services import links, messages
+from linkpay.services import links, messages, text_enrollment
 from linkpay.services.bulk_insert import insert_rows, reserve_ids
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def send_chunk(
     plans = _plan(session, channels, _eligible(session, accounts, result))
     link_ids = _insert_links(session, batch, [plan for plan in plans if plan.reachable])
     result.links += len(link_ids)
-    rows = _message_rows(batch, plans, link_ids)
+    rows = _message_rows(batch, plans, link_ids, _reply_pay_offers(session, channels, plans))
     for row in rows:
         _count(result, row)
     _insert_messages(session, campaign_id, rows)
@@ -167,7 +168,26 @@ def _insert_links(session: Session, batch: _Batch, plans: list[_Plan]) -> dict[i
     return {plan.account.id: link_id for plan, link_id in zip(plans, ids, strict=True)}
 
 
-def _message_rows(batch: _Batch, plans: list[_Plan], link_ids: dict[int, int]) -> list[dict]:
+def _reply_pay_offers(
+    session: Session, channels: list[Channel], plans: list[_Plan]
+) -> dict[int, dict]:
+    """Pay by Text offers for the chunk's texts that will go out, in one query."""
+    if Channel.SMS not in channels:
+        return {}
+    texted = [
+        plan.account
+        for plan in plans
+        if any(
+            channel == Channel.SMS and decision.status != MessageStatus.SUPPRESSED
+            for channel, _, decision in plan.decisions
+        )
+    ]
+    return text_enrollment.reply_pay_offers(session, texted) if texted else {}
+
+
+def _message_rows(
+    batch: _Batch, plans: list[_Plan], link_ids: dict[int, int], offers: dict[int, dict]
+) -> list[dict]:
     """The chunk's message rows, as ``messages.build_message`` would make them. Only those
     that will be sent are rendered (a suppressed message is never read), in one batch per
     channel and language."""
@@ -179,7 +199,8 @@ def _message_rows(batch: _Batch, plans: list[_Plan], link_ids: dict[int, int]) -
             row.update(link_id=link_id, campaign_id=batch.campaign_id)
             rows.append(row)
             if decision.status != MessageStatus.SUPPRESSED:
-                context = context or _context(batch, plan.account, link_id)
+                offer = offers.get(plan.account.id)
+                context = context or _context(batch, plan.account, link_id, offer)
                 waiting[(channel, row["language"])].append((row, context))
     for (channel, lang), items in waiting.items():
         rendered = _render_batch(channel, lang, [context for _, context in items])
@@ -190,10 +211,10 @@ def _message_rows(batch: _Batch, plans: list[_Plan], link_ids: dict[int, int]) -
     return rows
 
 
-def _context(batch: _Batch, account: Account, link_id: int) -> dict:
+def _context(batch: _Batch, account: Account, link_id: int, offer: dict | None) -> dict:
     # The same context a single send gets (links.link_context), from the row just inserted.
     link = _LinkRef(id=link_id, expires_at=batch.expires_at)
-    return {"account": account, "org": batch.org, **links.link_context(account, link)}
+    return {"account": account, "org": batch.org, **links.link_context(account, link, offer)}
 
 
 def _render_batch(channel: Channel, lang: str, contexts: list[dict]) -> list[Rendered]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from linkpay.models import Account, Channel, Link, LinkStatus, Message
 from linkpay.runtime import runtime
-from linkpay.services import messages
+from linkpay.services import messages, text_enrollment
 from linkpay.signing import Purpose
 
 
@@ -101,7 +101,9 @@ def send_link(
 ) -> tuple[Link, list[Message]]:
     """Create a link and queue it to the account by ``channel`` (sms, email or both)."""
     link = create_link(session, account, channel=channel, campaign_id=campaign_id)
-    context = link_context(account, link)
+    wanted = channels_for(channel)
+    offer = text_enrollment.reply_pay_offer(session, account) if Channel.SMS in wanted else None
+    context = link_context(account, link, reply_pay=offer)
     sent = [
         messages.queue_message(
             session,
@@ -113,15 +115,18 @@ def send_link(
             link_id=link.id,
             campaign_id=campaign_id,
         )
-        for each in channels_for(channel)
+        for each in wanted
     ]
     return link, sent
 
 
-def link_context(account: Account, link: Link) -> dict:
+def link_context(account: Account, link: Link, reply_pay: dict | None = None) -> dict:
+    """What a link message says. ``reply_pay`` (text_enrollment.reply_pay_offers) adds
+    "Reply PAY to pay ..." to a text for a phone with Pay by Text on."""
     return {
         "url": link_url(link.id),
         "balance_cents": account.balance_cents,
         "due_date": account.due_date,
         "expires_at": link.expires_at,
+        "reply_pay": reply_pay,
     }

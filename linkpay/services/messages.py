@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from linkpay.config import parse_hhmm
 from linkpay.db import defer_job
+from linkpay.i18n import normalize_language
 from linkpay.models import Account, Channel, Contact, Message, MessageStatus
 from linkpay.queue import BULK, DEFAULT, HIGH, JobSpec
 from linkpay.quiet_hours import next_allowed, recipient_zones
@@ -24,6 +25,9 @@ from linkpay.runtime import runtime
 
 OPTED_OUT, UNDELIVERABLE, NO_PHONE, NO_EMAIL = "opted_out", "undeliverable", "no_phone", "no_email"
 QUIET_HOURS = "quiet_hours"
+# Kinds sent even to a number that opted out: only the confirmation of that opt-out.
+STOP_CONFIRMATION = "sms_stopped"
+PASSES_OPT_OUT = frozenset({STOP_CONFIRMATION})
 STALLED_AFTER = dt.timedelta(minutes=10)
 # Messages per send job in bulk: RQ and the database are paid once per job, not per message.
 BATCH_SIZE = 50
@@ -48,6 +52,69 @@ def queue_message(
 ) -> Message:
     """Render, decide, save and (after commit) queue one message to ``account``."""
     message = build_message(session, account, channel, kind, **fields)
+    return _save_and_queue(session, message, priority)
+
+
+def queue_text(
+    session: Session,
+    phone: str,
+    kind: str,
+    language: str,
+    *,
+    account: Account | None = None,
+    context: dict | None = None,
+    solicited: bool = True,
+    **links,
+) -> Message:
+    """Render, decide, save and (after commit) queue one text to ``phone``: the number that
+    texted us, which may be on no account, on ``account``, or on several. Replies to a
+    customer's own text are solicited (sent at once, on the high queue)."""
+    context = {"account": account, "org": org_context(), **(context or {})}
+    rendered = render_sms(kind, language, **context)
+    decision = _decide_text(session, phone, kind, account, solicited)
+    message = Message(
+        account_id=account.id if account is not None else None,
+        channel=Channel.SMS,
+        kind=kind,
+        language=language,
+        to_address=phone,
+        body=rendered.body,
+        segments=rendered.segments,
+        solicited=solicited,
+        status=decision.status,
+        skip_reason=decision.reason,
+        send_after=decision.send_after,
+        created_at=runtime().now(),
+        **links,
+    )
+    return _save_and_queue(session, message, "high")
+
+
+def _decide_text(
+    session: Session, phone: str, kind: str, account: Account | None, solicited: bool
+) -> Decision:
+    if not phone:
+        return Decision(MessageStatus.SUPPRESSED, NO_PHONE)
+    block = block_applies(kind, contact_blocks(session, Channel.SMS, [phone]).get(phone))
+    if block:
+        return Decision(MessageStatus.SUPPRESSED, block)
+    recipient = account if account is not None else Account(phone=phone, zip=None)
+    when = send_time(recipient, solicited=solicited)
+    if when > runtime().now():
+        return Decision(MessageStatus.SCHEDULED, QUIET_HOURS, when)
+    return Decision(MessageStatus.QUEUED)
+
+
+def block_applies(kind: str, block: str | None) -> str | None:
+    """The block that stops a message of ``kind``. The STOP confirmation is the one text
+    an opted-out number still gets (carriers and the CTIA expect it); an undeliverable
+    mark stops it like any other."""
+    if block == OPTED_OUT and kind in PASSES_OPT_OUT:
+        return None
+    return block
+
+
+def _save_and_queue(session: Session, message: Message, priority: str) -> Message:
     session.add(message)
     session.flush()
     if message.status == MessageStatus.QUEUED:
@@ -66,22 +133,25 @@ def build_message(
     context: dict | None = None,
     solicited: bool = False,
     blocked: dict[str, str] | None = None,
+    language: str | None = None,
     **links,
 ) -> Message:
     """A rendered, decided message row, not yet added. ``links`` are foreign keys
-    (link_id, campaign_id, payment_id); ``blocked`` is a preloaded contact_blocks() map."""
+    (link_id, campaign_id, payment_id); ``blocked`` is a preloaded contact_blocks() map;
+    ``language`` overrides the account's (a reply in the language the customer used)."""
     context = {"account": account, "org": org_context(), **(context or {})}
     address = account.phone if channel == Channel.SMS else account.email
+    lang = normalize_language(language or account.language)
     if channel == Channel.SMS:
-        rendered = render_sms(kind, account.language, **context)
+        rendered = render_sms(kind, lang, **context)
     else:
-        rendered = render_email(kind, account.language, **context)
+        rendered = render_email(kind, lang, **context)
     decision = decide(session, account, channel, address, solicited=solicited, blocked=blocked)
     return Message(
         account_id=account.id,
         channel=channel,
         kind=kind,
-        language=account.language,
+        language=lang,
         to_address=address,
         subject=rendered.subject,
         body=rendered.body,

@@ -1,6 +1,12 @@
-"""After the customer's request: settling pending ACH debits, and finishing charges whose
-gateway call never got an answer. ``jobs.payments.settle_payment`` runs ``settle``; the
-sweep task ``payments.poll_unsettled`` (in ``payments``) decides when.
+"""After the customer's request: settling pending ACH debits (whatever they paid for), and
+finishing charges whose gateway call never got an answer (a checkout's or a Pay by Text
+request's). ``jobs.payments.settle_payment`` runs ``settle``; the sweep task
+``payments.poll_unsettled`` (in ``payments``) decides when.
+
+An unanswered installment or scheduled payment charge is not finished here: its charge
+job owns it (``installments.requeue_stalled``, ``scheduled_payments.requeue_stalled`` run
+it again), because the answer must also move that row on and send its notice. It asks
+through the same ``payments.finish_charge`` and ``charge_of``, with the same key.
 
 The sandbox settles an approved debit the first time it is asked, which the sweep does no
 sooner than ``payments.SETTLE_POLL`` after the charge; a real processor may answer
@@ -13,15 +19,16 @@ import logging
 from sqlalchemy.orm import Session
 
 from linkpay.gateways import ChargeStatus, GatewayError, gateway
-from linkpay.models import Checkout, Payment, PaymentStatus
+from linkpay.models import Payment, PaymentStatus
 from linkpay.runtime import runtime
 from linkpay.services import audit
 from linkpay.services.payments import (
+    FINISHED_BY_SWEEP,
     add_to_balance,
-    apply_result,
     audit_details,
-    charge_once,
+    finish_charge,
     move_payment,
+    paid_for,
 )
 
 log = logging.getLogger(__name__)
@@ -32,11 +39,9 @@ def settle(session: Session, payment_id: int) -> Payment | None:
     payment = session.get(Payment, payment_id)
     if payment is None:
         return None
-    if payment.status == PaymentStatus.PROCESSING and payment.checkout_id:
-        checkout = session.get(Checkout, payment.checkout_id)
-        result = charge_once(checkout, payment)  # same idempotency key: cannot charge twice
-        if result is not None:
-            apply_result(session, payment, result, actor="system")
+    if payment.status == PaymentStatus.PROCESSING:
+        if paid_for(payment) in FINISHED_BY_SWEEP:
+            finish_charge(session, payment, actor="system")
     elif payment.status == PaymentStatus.PENDING:
         _settle_pending(session, payment)
     return payment

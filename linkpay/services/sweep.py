@@ -12,7 +12,14 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from linkpay.services import messages, payments
+from linkpay.services import (
+    installments,
+    messages,
+    offers,
+    payments,
+    reminders,
+    scheduled_payments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +29,13 @@ TASKS: dict[str, SweepTask] = {
     "messages.release_due": messages.release_due,
     "messages.requeue_stalled": messages.requeue_stalled,
     "payments.poll_unsettled": payments.poll_unsettled,
+    # Reminders before expiry, so one due in the same sweep as the expiry is dropped by it.
+    "reminders.send_due": reminders.send_due,
+    "offers.expire_due": offers.expire_due,
+    "installments.claim_due": installments.claim_due,
+    "installments.requeue_stalled": installments.requeue_stalled,
+    "scheduled_payments.claim_due": scheduled_payments.claim_due,
+    "scheduled_payments.requeue_stalled": scheduled_payments.requeue_stalled,
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm import Session
 
 from linkpay import postal_codes
 from linkpay.money import parse_dollars, plain_dollars
@@ -16,9 +17,11 @@ from linkpay.security import limiter
 from linkpay.services import link_access, payments
 from linkpay.services.link_access import ZipCheck
 from linkpay.services.links import LinkLookup, LinkState
+from linkpay.web import pay_offers, pay_plans, pay_schedule
 from linkpay.web.pay_common import (
     CHECKOUTS,
     ZIP_PROVEN,
+    form_expired,
     open_link,
     page_context,
     remember,
@@ -29,7 +32,8 @@ from linkpay.web.pay_common import (
 
 bp = Blueprint("pay", __name__, url_prefix="/p/<token>")
 bp.context_processor(page_context)
-NOTICES = {"balance_changed"}
+bp.errorhandler(CSRFError)(form_expired)
+NOTICES = {"balance_changed", "date_changed", "offer_closed"}
 
 
 @bp.get("")
@@ -38,7 +42,7 @@ def landing(token: str):
         lookup = open_link(session, token)
         if lookup.link is not None and request.method == "GET":
             link_access.record_open(session, lookup.link)
-        return _first_page(lookup)
+        return _first_page(session, lookup)
 
 
 @bp.post("/zip")
@@ -72,18 +76,27 @@ def zip_answer(token: str):
 def amount(token: str):
     kind = "bank" if request.form.get("kind") == "bank" else "card"
     typed = request.form.get("amount", "")
+    typed_date = request.form.get("on", "")
     with runtime().db.session() as session:
         lookup = open_link(session, token)
         if not lookup.usable or zip_needed(lookup.link):
             return to_landing(token)
+        if pay_offers.amount_step_closed(session, lookup.link):
+            return to_landing(token)
+        again = {"typed": typed, "typed_date": typed_date, "kind": kind}
+        charge_on, date_error = pay_schedule.read_date(typed_date)
         try:
             checkout = payments.start_checkout(session, lookup.link, parse_dollars(typed))
         except ValueError:
-            return _amount_page(token, lookup, typed=typed, error="invalid", kind=kind)
+            return _amount_page(token, lookup, error="invalid", date_error=date_error, **again)
         except payments.PaymentError as exc:
             if exc.code in (payments.NOTHING_DUE, payments.LINK_CLOSED):
                 return to_landing(token)
-            return _amount_page(token, lookup, typed=typed, error=exc.code, kind=kind)
+            return _amount_page(token, lookup, error=exc.code, date_error=date_error, **again)
+        if date_error:
+            session.rollback()  # no checkout until the date is right
+            return _amount_page(token, lookup, date_error=date_error, **again)
+        checkout.charge_on = charge_on
         remember(CHECKOUTS, checkout.public_id)
         target = url_for("checkout.method", token=token, c=checkout.public_id, kind=kind)
         return redirect(target, code=303)
@@ -101,17 +114,11 @@ def fresh(token: str):
     return state_page(LinkState.EXPIRED, fresh="sent" if sent else "too_soon", status=200)
 
 
-@bp.errorhandler(CSRFError)
-def form_expired(_error):
-    """A form older than the session it came from (or forged): start from the link again."""
-    token = (request.view_args or {}).get("token")
-    return render_template("pages/form_expired.html", token=token), 400
-
-
-def _first_page(lookup: LinkLookup):
-    """An open link shows the ZIP question (when configured), then the amount step."""
+def _first_page(session: Session, lookup: LinkLookup):
+    """An open link shows the ZIP question (when configured), then a plan offer or plan
+    (on a plan offer's link), a settlement offer, or the amount step."""
     if not lookup.usable:
-        return state_page(lookup.state)
+        return pay_offers.expired_offer_page(session, lookup) or state_page(lookup.state)
     token = request.view_args["token"]
     if lookup.link.account.balance_cents <= 0:
         return state_page(LinkState.USED)
@@ -119,6 +126,13 @@ def _first_page(lookup: LinkLookup):
         if postal_codes.match_key(lookup.link.account.zip) is None:
             return state_page("unverifiable")
         return _zip_page(token)
+    if request.args.get("step") != "amount":
+        page = pay_plans.plan_step(session, token, lookup)
+        if page is not None:
+            return page
+    page = pay_offers.offer_step(session, token, lookup)
+    if page is not None:
+        return page
     notice = request.args.get("notice")
     return _amount_page(token, lookup, notice=notice if notice in NOTICES else None)
 
@@ -136,6 +150,8 @@ def _amount_page(
     error: str | None = None,
     kind: str = "card",
     notice: str | None = None,
+    typed_date: str = "",
+    date_error: str | None = None,
 ):
     account = lookup.link.account
     low, high = payments.amount_range(account)
@@ -150,5 +166,7 @@ def _amount_page(
         "error": error,
         "kind": kind,
         "notice": notice,
+        **pay_schedule.amount_step_context(lookup.link, typed=typed_date, error=date_error),
     }
-    return render_template("pages/pay_amount.html", **context), 400 if error else 200
+    failed = error or date_error
+    return render_template("pages/pay_amount.html", **context), 400 if failed else 200

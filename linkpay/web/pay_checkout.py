@@ -4,7 +4,11 @@ The card and bank inputs on the method page post to the gateway's tokenizer, nev
 the browser comes back to ``review`` with ``pm=<token>`` (or ``errors=<codes>``). Each
 step works only on a checkout this browser started for this link, so a copied ``?c=``
 shows nothing to anyone else. The receipt (and a repeated confirm) keeps working after
-the payment used the link up."""
+the payment used the link up.
+
+Pay by Text is offered twice, as a checkbox: on the review step (carried by the confirm
+form) and on the receipt (its own small form, which also turns it off). Either enrolls
+only once the payment is paid or pending, with the method that payment used."""
 
 from __future__ import annotations
 
@@ -17,11 +21,12 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import Session
 
 from linkpay.i18n import current_language
-from linkpay.models import Checkout, Link, MethodKind, Payment
+from linkpay.models import Checkout, EnrollmentStatus, Link, MethodKind, Payment, PaymentStatus
 from linkpay.runtime import runtime
 from linkpay.security import limiter
-from linkpay.services import payments
-from linkpay.web import pay
+from linkpay.services import offers, payments, scheduled_payments
+from linkpay.services import text_enrollment as pay_by_text
+from linkpay.web import pay, pay_schedule
 from linkpay.web.pay_common import (
     CHECKOUTS,
     open_link,
@@ -71,7 +76,15 @@ def review(token: str):
                 return redirect(url_for("checkout.method", errors="method", **back))
         if not checkout.method_token:
             return redirect(url_for("checkout.method", **back))
-        context = {"token": token, "checkout": checkout, "account": link.account}
+        charge_on = checkout.charge_on
+        context = {
+            "token": token,
+            "checkout": checkout,
+            "account": link.account,
+            # Pay by Text saves the method of a payment made; a scheduled one is not yet.
+            "pay_by_text": None if charge_on else _offer(session, link.account),
+            "charge_on": charge_on,
+        }
         return render_template("pages/pay_review.html", **context)
 
 
@@ -79,17 +92,34 @@ def review(token: str):
 @limiter.limit("30 per minute")
 def confirm(token: str):
     public_id = request.form.get("c")
+    wants_pay_by_text = request.form.get("pay_by_text") == "1"
     try:
         with runtime().db.session() as session:
             _, checkout = _load(session, token, public_id)
-            payments.confirm(session, checkout, request.remote_addr, request.user_agent.string)
+            if checkout.charge_on is not None:  # a later day: scheduled, not charged
+                scheduled_payments.schedule_checkout(
+                    session,
+                    checkout,
+                    ip=request.remote_addr,
+                    user_agent=request.user_agent.string,
+                )
+                return redirect(url_for("checkout.done", token=token, c=public_id), code=303)
+            payment = payments.confirm(
+                session, checkout, request.remote_addr, request.user_agent.string
+            )
+            if wants_pay_by_text:
+                _enroll(session, checkout, payment, via="payment page")
+            offers.settle_with(session, payment)
     except payments.PaymentError as exc:
         if exc.code == payments.NO_METHOD:
             return redirect(url_for("checkout.method", token=token, c=public_id), code=303)
         if exc.code in (payments.OVER_BALANCE, payments.BELOW_MINIMUM, payments.NOTHING_DUE):
             return to_landing(token, notice="balance_changed")
+        if exc.code == scheduled_payments.BAD_DATE:  # the chosen day is today or past by now
+            return to_landing(token, notice="date_changed")
         return to_landing(token)
-    return redirect(url_for("checkout.done", token=token, c=public_id), code=303)
+    asked = {"pbt": "1"} if wants_pay_by_text else {}
+    return redirect(url_for("checkout.done", token=token, c=public_id, **asked), code=303)
 
 
 @bp.get("/done")
@@ -99,15 +129,50 @@ def done(token: str):
         link, checkout = _load(session, token, request.args.get("c"))
         payment = payments.payment_for(session, checkout)
         if payment is None:
+            scheduled = scheduled_payments.for_checkout(session, checkout)
+            if scheduled is not None:
+                return pay_schedule.scheduled_page(session, token, scheduled)
             return redirect(url_for("checkout.review", token=token, c=checkout.public_id))
+        taken = payment.status in (PaymentStatus.PAID, PaymentStatus.PENDING)
         context = {
             "token": token,
             "checkout": checkout,
             "payment": payment,
             "account": link.account,
             "paid_at": local_time(payment),
+            "pay_by_text": _offer(session, link.account) if taken else None,
+            "asked_pay_by_text": request.args.get("pbt") == "1",
+            "settled": offers.settled_by(session, payment) if taken else None,
         }
         return render_template("pages/pay_done.html", **context)
+
+
+@bp.post("/text")
+@limiter.limit("30 per minute")
+def text_on(token: str):
+    """The receipt's "Pay by Text" form: enroll with the method this payment used."""
+    public_id = request.form.get("c")
+    with runtime().db.session() as session:
+        _, checkout = _load(session, token, public_id)
+        payment = payments.payment_for(session, checkout)
+        if payment is not None and request.form.get("pay_by_text") == "1":
+            _enroll(session, checkout, payment, via="receipt page")
+    return redirect(url_for("checkout.done", token=token, c=public_id), code=303)
+
+
+@bp.post("/text/off")
+@limiter.limit("30 per minute")
+def text_off(token: str):
+    """The receipt's "Turn off Pay by Text" button, for the account this browser paid."""
+    public_id = request.form.get("c")
+    with runtime().db.session() as session:
+        link, checkout = _load(session, token, public_id)
+        enrollment = pay_by_text.enrollment_for(session, link.account)
+        if payments.payment_for(session, checkout) is not None and enrollment is not None:
+            pay_by_text.cancel(
+                session, enrollment, actor="customer", via="receipt page", ip=request.remote_addr
+            )
+    return redirect(url_for("checkout.done", token=token, c=public_id), code=303)
 
 
 @bp.post("/retry")
@@ -130,17 +195,52 @@ def _load(session: Session, token: str, public_id: str | None) -> tuple[Link, Ch
     already confirmed always loads: its receipt outlives the link it used up."""
     lookup = open_link(session, token)
     checkout = own_checkout(session, lookup.link, public_id)
-    if checkout is not None and payments.payment_for(session, checkout) is not None:
+    if checkout is not None and _confirmed(session, checkout):
         return lookup.link, checkout
     if not lookup.usable or zip_needed(lookup.link) or checkout is None:
         abort(to_landing(token))
     return lookup.link, checkout
 
 
+def _enroll(session: Session, checkout: Checkout, payment: Payment, *, via: str) -> None:
+    """Turn Pay by Text on from a paid or pending payment. A declined one, or a phone that
+    can no longer be texted, leaves it off: the receipt then says so or offers it again."""
+    try:
+        pay_by_text.enroll_from_checkout(
+            session,
+            checkout,
+            payment,
+            ip=request.remote_addr,
+            user_agent=request.user_agent.string,
+            language=current_language(),
+            via=via,
+        )
+    except pay_by_text.EnrollmentError:
+        session.rollback()
+
+
+def _offer(session: Session, account) -> dict | None:
+    """What the page shows of Pay by Text: the enrollment in force (waiting for OK, or on)
+    or, when the phone on file can be texted, the checkbox with the consent wording."""
+    enrollment = pay_by_text.enrollment_for(session, account)
+    if enrollment is not None and enrollment.status != EnrollmentStatus.CANCELLED:
+        return {"enrollment": enrollment, "method": enrollment.method}
+    if not pay_by_text.enrollable(session, account):
+        return None
+    return {"enrollment": None, "consent": pay_by_text.consent_text(current_language())}
+
+
 def _unless_paid(session: Session, token: str, checkout: Checkout) -> None:
     """A confirmed checkout cannot change; its page is the receipt."""
-    if payments.payment_for(session, checkout) is not None:
+    if _confirmed(session, checkout):
         abort(redirect(url_for("checkout.done", token=token, c=checkout.public_id), code=303))
+
+
+def _confirmed(session: Session, checkout: Checkout) -> bool:
+    """Paid (or tried), or scheduled for a later day."""
+    if payments.payment_for(session, checkout) is not None:
+        return True
+    return scheduled_payments.for_checkout(session, checkout) is not None
 
 
 def field_messages() -> dict[str, str]:

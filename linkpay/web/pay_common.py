@@ -21,6 +21,9 @@ from linkpay.services.messages import org_context
 
 ZIP_PROVEN, CHECKOUTS, LANGUAGE = "pay_zip_ok", "pay_checkouts", "lang"
 REMEMBER_AT_MOST = 10  # the session cookie stays small
+# The blueprints under /p/<token>: a page one of them draws for a POST links its other
+# language to the link's first page.
+PAY_BLUEPRINTS = ("pay", "checkout", "schedule", "offer", "plans")
 STATE_STATUS = {
     LinkState.INVALID: 404,
     LinkState.EXPIRED: 410,
@@ -79,6 +82,12 @@ def state_page(state: str, *, fresh: str | None = None, status: int | None = Non
     return render_template("pages/link_state.html", state=str(state), fresh=fresh), code
 
 
+def form_expired(_error):
+    """A form older than the session it came from (or forged): start from the link again."""
+    token = (request.view_args or {}).get("token")
+    return render_template("pages/form_expired.html", token=token), 400
+
+
 def to_landing(token: str, **args):
     return redirect(url_for("pay.landing", token=token, **args), code=303)
 
@@ -91,7 +100,7 @@ def language_switch() -> dict:
     if request.method in ("GET", "HEAD") and request.endpoint:
         args = {**request.args.to_dict(), **view_args, "lang": other}
         href = url_for(request.endpoint, **args)
-    elif request.blueprint in ("pay", "checkout") and "token" in view_args:
+    elif request.blueprint in PAY_BLUEPRINTS and "token" in view_args:
         href = url_for("pay.landing", token=view_args["token"], lang=other)
     elif request.endpoint:
         # A page whose form posts back to its own address (unsubscribe): that address

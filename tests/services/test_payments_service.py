@@ -3,10 +3,12 @@ balances, audit rows, receipts, ACH settlement and recovery of unanswered charge
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from linkpay.gateways import GatewayError, gateway
 from linkpay.gateways.sandbox import SandboxGateway, vault
@@ -21,10 +23,13 @@ from linkpay.models import (
     MethodKind,
     Payment,
     PaymentStatus,
+    SavedMethod,
+    ScheduledPayment,
+    ScheduledPaymentStatus,
 )
 from linkpay.rendering import is_gsm7
 from linkpay.runtime import runtime
-from linkpay.services import payments, settlement, sweep
+from linkpay.services import payments, scheduled_payments, settlement, sweep
 from linkpay.services.payments import PaymentError
 from tests.web.pay_flow import make_account, make_link
 
@@ -182,20 +187,32 @@ def test_confirming_twice_charges_once(db, link, spy):
     assert count(db, Payment) == 1
 
 
-def test_losing_the_insert_race_returns_the_winners_payment(db, link, spy, monkeypatch):
+def test_losing_the_insert_race_returns_the_winners_payment(app, db, link, spy, monkeypatch):
     """Two requests both saw no payment; the database's unique checkout_id decides."""
     checkout = ready_checkout(db, link, 2_000, token_for(db))
-    winner = payments.confirm(db, checkout, None, None)
-    real_payment_for = payments.payment_for
-    calls = {"n": 0}
+    with runtime().db.session() as other:  # the other request of the double submit
+        winner_id = payments.confirm(other, other.get(Checkout, checkout.id), None, None).id
+    # This request looked (before the lock and under it) a moment before the winner's commit.
+    real_existing, real_new_payment = payments.Charge.existing, payments._new_payment
+    looks, lost = [], []
 
-    def stale_then_real(session, c):
-        calls["n"] += 1
-        return None if calls["n"] <= 2 else real_payment_for(session, c)
+    def stale_first_look(charge, session):
+        looks.append(charge.key)
+        return None if len(looks) == 1 else real_existing(charge, session)
 
-    monkeypatch.setattr(payments, "payment_for", stale_then_real)
+    def insert_noting_the_loss(session, charge):
+        try:
+            return real_new_payment(session, charge)
+        except IntegrityError as exc:
+            lost.append(exc)
+            raise
+
+    monkeypatch.setattr(payments, "payment_for", lambda session, c: None)
+    monkeypatch.setattr(payments.Charge, "existing", stale_first_look)
+    monkeypatch.setattr(payments, "_new_payment", insert_noting_the_loss)
     loser = payments.confirm(db, checkout, None, None)
-    assert loser.id == winner.id
+    assert len(lost) == 1  # the insert really ran into the unique constraint
+    assert loser.id == winner_id
     assert len(spy.charges) == 1 and count(db, Payment) == 1
 
 
@@ -354,3 +371,50 @@ def test_a_repeated_result_is_recorded_once(db, account, link, spy):
     db.expire_all()
     assert db.get(Account, account.id).balance_cents == 10_450
     assert count(db, Message, Message.payment_id == payment.id) == 2
+
+
+def test_an_unanswered_scheduled_charge_is_finished_by_its_own_job_with_the_same_key(
+    db, account, link, spy, clock, run_jobs
+):
+    """The charge job owns it: the payments sweep leaves it alone, and the job, queued again
+    by requeue_stalled, asks with the same key and sends its own notice, not a receipt."""
+    method = SavedMethod(
+        account_id=account.id,
+        gateway="sandbox",
+        token=token_for(db),
+        kind=MethodKind.CARD,
+        label="Visa",
+        last4="4242",
+    )
+    db.add(method)
+    db.flush()
+    row = scheduled_payments.schedule_payment(
+        db, link, amount_cents=5_000, charge_on=dt.date(2026, 3, 11), method=method
+    )
+    db.commit()
+    clock.set(row.due_at)
+    spy.unreachable = True
+    sweep.run(runtime().db)
+    run_jobs()
+    payment = db.scalar(select(Payment).where(Payment.scheduled_payment_id == row.id))
+    assert payment.status == PaymentStatus.PROCESSING
+
+    spy.unreachable = False
+    clock.advance(seconds=payments.STUCK_AFTER.total_seconds())
+    assert payments.poll_unsettled(db) == 0
+    settlement.settle(db, payment.id)
+    db.commit()
+    db.expire_all()
+    assert db.get(Payment, payment.id).status == PaymentStatus.PROCESSING
+    assert len(spy.charges) == 1
+
+    clock.set(row.due_at + scheduled_payments.STALLED_AFTER)
+    sweep.run(runtime().db)
+    run_jobs()
+    db.expire_all()
+    assert db.get(Payment, payment.id).status == PaymentStatus.PAID
+    assert db.get(ScheduledPayment, row.id).status == ScheduledPaymentStatus.PAID
+    assert db.get(Account, account.id).balance_cents == 7_450
+    assert [key for _, _, key in spy.charges] == [f"scheduled-payment-{row.id}"] * 2
+    kinds = db.scalars(select(Message.kind).where(Message.payment_id == payment.id)).all()
+    assert set(kinds) == {"scheduled_receipt"}

@@ -65,8 +65,8 @@ class _FormParser(HTMLParser):
         if tag == "form":
             self.forms.append(Form(attrs.get("action", ""), attrs.get("method", "get").lower()))
         elif self.forms and tag == "input" and attrs.get("name"):
-            if attrs.get("type") == "radio" and "checked" not in attrs:
-                return
+            if attrs.get("type") in ("radio", "checkbox") and "checked" not in attrs:
+                return  # as a browser does: an unticked box is not sent
             self.forms[-1].fields[attrs["name"]] = attrs.get("value") or ""
         elif self.forms and tag == "button" and attrs.get("name"):
             self.forms[-1].buttons.append((attrs["name"], attrs.get("value", "")))
