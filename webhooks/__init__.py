@@ -23,11 +23,14 @@ from linkpay.runtime import runtime
 
 
 def register(app: Flask) -> None:
-    from linkpay.security import csrf
+    from linkpay.security import csrf, limiter
     from webhooks import sendgrid, twilio
 
     for blueprint in (twilio.bp, sendgrid.bp):
         csrf.exempt(blueprint)
+        # Providers' own retries and signatures govern these, not per-IP limits; the
+        # check would also cost a storage round trip on every callback.
+        limiter.exempt(blueprint)
         app.register_blueprint(blueprint)
 
 

@@ -1,8 +1,9 @@
 """``linkpay dev``: the whole service in one process on the embedded defaults, with demo
-data, printing the demo links and the outbox address."""
+data, printing the demo links and the outbox address (with its phone simulator)."""
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlsplit
 
 import click
@@ -29,6 +30,7 @@ def dev_command(port: int | None, no_demo: bool) -> None:
             _print_demo_links()
     base = config["app.base_url"]
     click.echo(f"\nOutbox (every SMS and email the service sent): {base}/outbox")
+    click.echo(f"Phone simulator (text the service as a demo phone): {base}/outbox#phone")
     click.echo(f"Health: {base}/healthz\nPress Ctrl-C to stop.\n")
     EmbeddedRunner(app).start()
     host, listen_port = _listen_address(base)
@@ -36,13 +38,18 @@ def dev_command(port: int | None, no_demo: bool) -> None:
 
 
 def _dev_overrides(port: int | None) -> dict:
+    from linkpay.config import load_config
+
+    configured = load_config()
     # One process: the queue is always the embedded one, whatever the config file says.
     overrides: dict = {"app.redis_url": ""}
     if port:
-        from linkpay.config import load_config
-
-        base = urlsplit(load_config()["app.base_url"])
+        base = urlsplit(configured["app.base_url"])
         overrides["app.base_url"] = f"{base.scheme}://{base.hostname}:{port}"
+    if not configured["twilio.auth_token"] and not configured["app.production"]:
+        # The inbound webhook refuses everything unsigned; the outbox's phone simulator
+        # signs with this. Per process, so it is never a secret worth stealing.
+        overrides["twilio.auth_token"] = "dev-" + secrets.token_urlsafe(24)
     return overrides
 
 
