@@ -10,6 +10,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+_JOBS = "linkpay.jobs"  # session.info key: [(savepoint or None, JobSpec), ...]
+
 
 class Database:
     def __init__(self, url: str):
@@ -59,8 +61,8 @@ class Database:
 def defer_job(session: Session, spec) -> None:
     """Enqueue ``spec`` (a ``JobSpec``) once this session commits. A job enqueued before its
     rows are committed could run first and find nothing; one whose rows were rolled back
-    must not run at all."""
-    session.info.setdefault("linkpay.jobs", []).append(spec)
+    must not run at all, so each job remembers the savepoint (if any) it was deferred in."""
+    session.info.setdefault(_JOBS, []).append((session.get_nested_transaction(), spec))
 
 
 def insert_unless_present(session: Session, model, values: dict, unique: list[str]):
@@ -78,15 +80,33 @@ def insert_unless_present(session: Session, model, values: dict, unique: list[st
 
 
 def _enqueue_after_commit(session: Session) -> None:
-    specs = session.info.pop("linkpay.jobs", None)
-    if specs:
+    if session.in_nested_transaction():
+        return  # a savepoint was released: the jobs wait for the real commit
+    deferred = session.info.pop(_JOBS, None)
+    if deferred:
         from linkpay.runtime import runtime
 
-        runtime().queue.enqueue_many(specs)
+        runtime().queue.enqueue_many([spec for _, spec in deferred])
 
 
 def _forget_jobs(session: Session, previous_transaction) -> None:
-    session.info.pop("linkpay.jobs", None)
+    """A rollback drops the jobs deferred in what it undid: everything, or, when only a
+    savepoint rolled back (a lost insert race), just the jobs deferred inside it."""
+    if not previous_transaction.nested:
+        session.info.pop(_JOBS, None)
+        return
+    deferred = session.info.get(_JOBS, [])
+    session.info[_JOBS] = [
+        (where, spec) for where, spec in deferred if not _inside(where, previous_transaction)
+    ]
+
+
+def _inside(transaction, savepoint) -> bool:
+    while transaction is not None:
+        if transaction is savepoint:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -1,13 +1,15 @@
 """SQLAlchemy 2.0 mappings. Money is integer cents; every timestamp is stored in UTC.
 
 Each status enum lists its allowed transitions right beside it; services move rows only
-through ``advance()`` so an illegal move is an error, not a silent overwrite.
+through ``advance()``, or ``claim()`` where another process may move the row at the same
+moment, so an illegal move is an error, not a silent overwrite.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import (
@@ -22,8 +24,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    update,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -80,6 +83,39 @@ def advance(row: Any, new: enum.Enum, attribute: str = "status") -> None:
     if new not in allowed_moves(current):
         raise IllegalTransition(f"{type(row).__name__} {row.id}: {current} -> {new}")
     setattr(row, attribute, new)
+
+
+def claim(
+    session: Session,
+    row: Any,
+    new: enum.Enum,
+    *,
+    expected: enum.Enum | Iterable[enum.Enum] | None = None,
+    where: Iterable[Any] = (),
+    **values: Any,
+) -> bool:
+    """``advance()`` for a row another process may move at the same moment: one conditional
+    UPDATE moves it to ``new`` only if the database still holds an ``expected`` status
+    (default: the one this process read), so of two racing claims exactly one wins.
+
+    ``where`` adds the caller's own conditions; ``values`` are written with the status (the
+    app clock lives outside the models, so callers pass ``updated_at``). Staying in the same
+    status just rewrites ``values``. The row is refreshed either way, so it shows what the
+    database holds now, the winner's write included. True if this call moved it."""
+    olds = (row.status,) if expected is None else expected
+    olds = (olds,) if isinstance(olds, enum.Enum) else tuple(olds)
+    for old in olds:
+        if new != old and new not in allowed_moves(old):
+            raise IllegalTransition(f"{type(row).__name__} {row.id}: {old} -> {new}")
+    table = type(row)
+    claimed = session.execute(
+        update(table)
+        .where(table.id == row.id, table.status.in_(olds), *where)
+        .values(status=new, **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(row)
+    return claimed == 1
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:

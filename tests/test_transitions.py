@@ -1,5 +1,6 @@
 """Every status enum's transition table is walked: each listed move is allowed through
-``advance()``, and a move the table does not list is refused."""
+``advance()``, and a move the table does not list is refused; ``claim()`` moves a row
+once however many try from the same read."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from linkpay.models import (
     TRANSITIONS,
     IllegalTransition,
     InstallmentStatus,
+    LinkStatus,
     OfferStatus,
     PlanStatus,
     ReminderStatus,
     ScheduledPaymentStatus,
     advance,
+    claim,
 )
+from tests.web.pay_flow import make_account, make_link
 
 ENUMS = sorted(TRANSITIONS, key=lambda cls: cls.__name__)
 
@@ -65,3 +69,20 @@ def test_every_listed_move_is_allowed_and_every_other_is_refused(cls):
 def test_the_moves_that_would_cost_a_customer_money_are_refused(old, new):
     with pytest.raises(IllegalTransition):
         advance(SimpleNamespace(id=7, status=old), new)
+
+
+def test_a_claim_moves_a_row_once_and_shows_what_the_database_holds(db):
+    link, _ = make_link(db, make_account(db))
+    assert claim(db, link, LinkStatus.LOCKED, expected=LinkStatus.ACTIVE, zip_failures=3)
+    assert (link.status, link.zip_failures) == (LinkStatus.LOCKED, 3)
+    # A second claim from the same stale read loses, and writes nothing.
+    assert not claim(db, link, LinkStatus.REVOKED, expected=LinkStatus.ACTIVE, zip_failures=0)
+    assert (link.status, link.zip_failures) == (LinkStatus.LOCKED, 3)
+
+
+def test_a_claim_the_table_does_not_list_is_refused_before_any_write(db):
+    link, _ = make_link(db, make_account(db))
+    with pytest.raises(IllegalTransition):
+        claim(db, link, LinkStatus.ACTIVE, expected=[LinkStatus.ACTIVE, LinkStatus.USED])
+    db.expire_all()
+    assert link.status == LinkStatus.ACTIVE

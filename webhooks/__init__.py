@@ -32,6 +32,7 @@ def register(app: Flask) -> None:
         # check would also cost a storage round trip on every callback.
         limiter.exempt(blueprint)
         app.register_blueprint(blueprint)
+    app.wsgi_app = twilio.InboundTextFastPath(app)
 
 
 def record_event(

@@ -33,13 +33,16 @@ def accounts_group() -> None:
 def import_command(file: str) -> None:
     """Upsert accounts from a CSV FILE by account_number ("-" reads standard input).
 
-    Rejected rows are listed with their line number and reason; the others are imported."""
+    Rejected rows are listed with their line number and reason; the others are imported.
+    Optional columns offer_amount or offer_percent, offer_deadline and offer_channel make
+    settlement offers, as `linkpay offers create` does."""
+    from linkpay.cli.links import staff_actor
     from linkpay.runtime import runtime
 
     source = click.get_binary_stream("stdin") if file == "-" else file
     try:
         with runtime().db.session() as session, _progress(file) as progress:
-            result = import_accounts(session, source, progress=progress)
+            result = import_accounts(session, source, progress=progress, actor=staff_actor())
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # the disk or the pipe failed part-way through
@@ -61,6 +64,9 @@ def _report(result: ImportResult) -> None:
     click.echo(f"created: {result.created}")
     click.echo(f"updated: {result.updated}")
     click.echo(f"unchanged: {result.unchanged}")
+    if result.has_offer_columns:
+        click.echo(f"offers made: {result.offers_made}")
+        click.echo(f"offers unchanged: {result.offers_unchanged}")
     click.echo(f"rejected: {len(result.rejected)}")
     for row in result.rejected:
         number = row.account_number or "(no account number)"

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from linkpay import schedule
 from linkpay.db import defer_job
 from linkpay.models import (
-    IllegalTransition,
     Installment,
     InstallmentStatus,
     Offer,
@@ -33,7 +32,7 @@ from linkpay.models import (
     Plan,
     PlanStatus,
     SavedMethod,
-    allowed_moves,
+    claim,
 )
 from linkpay.queue import DEFAULT, JobSpec
 from linkpay.runtime import runtime
@@ -111,6 +110,9 @@ def charge(session: Session, installment_id: int) -> Installment | None:
     payment = payments.recorded(session, "installment", key)
     if payment is None:
         balance = payments.lock_account(session, plan.account_id).balance_cents
+        # Read the plan under the account lock, which plans.change_method also takes: a
+        # new attempt charges the method current when its payment is written.
+        session.refresh(plan)
         if plan.status != PlanStatus.ACTIVE:
             _finish(
                 session, installment, InstallmentStatus.CANCELLED, cancel_reason="plan_cancelled"
@@ -175,16 +177,11 @@ def _record_outcome(session: Session, installment: Installment, plan: Plan, paym
 
 def _finish(session: Session, installment: Installment, new: InstallmentStatus, **values) -> bool:
     """Move a processing installment on, once (the conditional update is the claim)."""
-    if new not in allowed_moves(InstallmentStatus.PROCESSING):
-        raise IllegalTransition(f"Installment {installment.id}: processing -> {new}")
-    claimed = session.execute(
-        update(Installment)
-        .where(
-            Installment.id == installment.id,
-            Installment.status == InstallmentStatus.PROCESSING,
-        )
-        .values(status=new, updated_at=runtime().now(), **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(installment)
-    return claimed == 1
+    return claim(
+        session,
+        installment,
+        new,
+        expected=InstallmentStatus.PROCESSING,
+        updated_at=runtime().now(),
+        **values,
+    )

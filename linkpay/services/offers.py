@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from linkpay import schedule
+from linkpay import models, schedule
 from linkpay.models import (
     Account,
-    IllegalTransition,
     Link,
     Message,
     MessageStatus,
@@ -33,7 +32,6 @@ from linkpay.models import (
     Payment,
     PaymentStatus,
     ReminderStatus,
-    allowed_moves,
 )
 from linkpay.runtime import runtime
 from linkpay.services import audit, links, messages
@@ -76,30 +74,50 @@ def create_settlement_offer(
 ) -> Offer:
     """Offer to settle for ``amount_cents`` (or ``percent`` of the balance, rounded up to
     the cent) if paid by the end of ``deadline`` in the organisation's zone."""
-    balance = account.balance_cents
-    if balance <= 0:
-        raise OfferError(NOTHING_DUE, "the account owes nothing")
-    if (amount_cents is None) == (percent is None):
-        raise OfferError(BAD_AMOUNT, "give either an amount or a percent")
-    if percent is not None:
-        if not 1 <= percent <= 99:
-            raise OfferError(BAD_PERCENT, "the percent must be between 1 and 99")
-        amount_cents = math.ceil(balance * percent / 100)
-    if not 0 < amount_cents < balance:
-        raise OfferError(BAD_AMOUNT, "a settlement must be more than $0 and less than the balance")
-    if deadline < schedule.org_today():
-        raise OfferError(BAD_DEADLINE, "the deadline is in the past")
-    expires_at = schedule.end_of_day(deadline, schedule.org_zone())
+    amount_cents = settlement_amount(
+        account.balance_cents, amount_cents=amount_cents, percent=percent
+    )
+    check_deadline(deadline)
     return make_offer(
         session,
         account,
         kind=OfferKind.SETTLEMENT,
         amount_cents=amount_cents,
         percent=percent,
-        expires_at=expires_at,
+        expires_at=settlement_expiry(deadline),
         channel=channel,
         actor=actor,
     )
+
+
+def settlement_amount(
+    balance_cents: int, *, amount_cents: int | None = None, percent: int | None = None
+) -> int:
+    """What a settlement of ``balance_cents`` asks for: ``amount_cents``, or ``percent`` of
+    the balance rounded up to the cent; OfferError unless exactly one is given and the
+    result is more than $0 and less than the balance."""
+    if balance_cents <= 0:
+        raise OfferError(NOTHING_DUE, "the account owes nothing")
+    if (amount_cents is None) == (percent is None):
+        raise OfferError(BAD_AMOUNT, "give either an amount or a percent")
+    if percent is not None:
+        if not 1 <= percent <= 99:
+            raise OfferError(BAD_PERCENT, "the percent must be between 1 and 99")
+        amount_cents = -(-balance_cents * percent // 100)  # rounded up, in whole cents
+    if not 0 < amount_cents < balance_cents:
+        raise OfferError(BAD_AMOUNT, "a settlement must be more than $0 and less than the balance")
+    return amount_cents
+
+
+def check_deadline(deadline: dt.date) -> None:
+    """A settlement deadline may be today (it lasts until local midnight), never earlier."""
+    if deadline < schedule.org_today():
+        raise OfferError(BAD_DEADLINE, "the deadline is in the past")
+
+
+def settlement_expiry(deadline: dt.date) -> dt.datetime:
+    """The moment a settlement payable "by ``deadline``" ends: the next local midnight."""
+    return schedule.end_of_day(deadline, schedule.org_zone())
 
 
 def make_offer(
@@ -168,12 +186,16 @@ def make_offer(
 
 
 def check_channel(account: Account, channel: str) -> None:
+    check_addresses(channel, phone=account.phone, email=account.email)
+
+
+def check_addresses(channel: str, *, phone: str | None, email: str | None) -> None:
+    """OfferError unless ``channel`` is sms, email or both and there is an address for each
+    (the import checks a row's addresses before it writes the account)."""
     if channel not in CHANNELS:
         raise OfferError(BAD_CHANNEL, f"channel must be one of {', '.join(CHANNELS)}")
     missing = [
-        each
-        for each in links.channels_for(channel)
-        if not (account.phone if each == "sms" else account.email)
+        each for each in links.channels_for(channel) if not (phone if each == "sms" else email)
     ]
     if missing:
         raise OfferError(NO_ADDRESS, f"the account has no {' or '.join(missing)} address")
@@ -246,21 +268,20 @@ def offer_for_link(session: Session, link: Link) -> Offer | None:
 def claim(session: Session, offer: Offer, new: OfferStatus, **values) -> bool:
     """Move an open offer to ``new`` if it is still open in the database (the claim that
     makes acceptance, expiry and withdrawal happen once), then stop its reminders."""
-    if new not in allowed_moves(OfferStatus.OFFERED):
-        raise IllegalTransition(f"Offer {offer.id}: offered -> {new}")
     now = runtime().now()
-    query = update(Offer).where(Offer.id == offer.id, Offer.status == OfferStatus.OFFERED)
-    if new == OfferStatus.ACCEPTED:
-        query = query.where(Offer.expires_at > now)
-    claimed = session.execute(
-        query.values(status=new, updated_at=now, **values).execution_options(
-            synchronize_session=False
-        )
-    ).rowcount
-    session.refresh(offer)
-    if claimed == 1:
+    unexpired = (Offer.expires_at > now,) if new == OfferStatus.ACCEPTED else ()
+    claimed = models.claim(
+        session,
+        offer,
+        new,
+        expected=OfferStatus.OFFERED,
+        where=unexpired,
+        updated_at=now,
+        **values,
+    )
+    if claimed:
         stop_reminders(session, offer)
-    return claimed == 1
+    return claimed
 
 
 def close(session: Session, offer: Offer, new: OfferStatus, *, actor: str) -> bool:

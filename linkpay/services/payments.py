@@ -40,7 +40,6 @@ from linkpay.gateways import ChargeResult, ChargeStatus, FormTarget, GatewayErro
 from linkpay.models import (
     Account,
     Checkout,
-    IllegalTransition,
     Link,
     LinkStatus,
     MethodKind,
@@ -49,7 +48,7 @@ from linkpay.models import (
     SavedMethod,
     TextPaymentRequest,
     advance,
-    allowed_moves,
+    claim,
 )
 from linkpay.queue import DEFAULT, JobSpec
 from linkpay.runtime import runtime
@@ -458,13 +457,14 @@ def apply_result(
     ``notify=False`` is for a caller that sends its own notice of the outcome (an
     installment's or scheduled payment's) instead of the receipt or text decline reply."""
     new = OUTCOMES[result.status]
-    if not move_payment(
+    if not claim(
         session,
         payment,
-        PaymentStatus.PROCESSING,
         new,
+        expected=PaymentStatus.PROCESSING,
         gateway_reference=result.reference,
         decline_code=result.decline_code,
+        updated_at=runtime().now(),
     ):
         return False
     taken = new != PaymentStatus.DECLINED
@@ -487,23 +487,6 @@ def apply_result(
     elif notify and payment.text_request_id is not None:
         receipts.queue_text_decline(session, payment)
     return True
-
-
-def move_payment(
-    session: Session, payment: Payment, old: PaymentStatus, new: PaymentStatus, **values
-) -> bool:
-    """``advance()`` with a claim: the row moves from ``old`` to ``new`` only if it is still
-    ``old`` in the database, whatever this process last saw."""
-    if new not in allowed_moves(old):
-        raise IllegalTransition(f"Payment {payment.id}: {old} -> {new}")
-    claimed = session.execute(
-        update(Payment)
-        .where(Payment.id == payment.id, Payment.status == old)
-        .values(status=new, updated_at=runtime().now(), **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(payment)
-    return claimed == 1
 
 
 def add_to_balance(session: Session, payment: Payment, cents: int) -> None:

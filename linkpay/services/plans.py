@@ -5,7 +5,8 @@ A plan offer is an ``Offer`` of kind plan: the balance, split into ``installment
 installments (the remainder on the last) from ``first_date``. Accepting it records the
 signature (typed name, time, IP, user agent) and the exact agreement text with its version,
 and creates the plan and its installments in one transaction; the offer's claim makes a
-double submit create one plan."""
+double submit create one plan. ``change_method`` replaces the method a signed plan charges
+(after a decline, from the customer's link)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,16 @@ from linkpay.models import (
     Offer,
     OfferKind,
     OfferStatus,
+    Payment,
+    PaymentStatus,
     Plan,
     PlanFrequency,
     PlanStatus,
     SavedMethod,
+    claim,
 )
 from linkpay.runtime import runtime
-from linkpay.services import audit, messages, offers
+from linkpay.services import audit, messages, offers, payments
 from linkpay.services.offers import OfferError
 
 # The agreement's wording is templates/agreements/plan/<lang>.txt. Change the version
@@ -44,6 +48,7 @@ LINK_AFTER_LAST_INSTALLMENT = dt.timedelta(days=30)
 
 BAD_TERMS, AGREEMENT_CHANGED, NO_SIGNATURE = "bad_terms", "agreement_changed", "no_signature"
 BAD_METHOD, NOT_CANCELLABLE = "bad_method", "not_cancellable"
+NOT_ACTIVE = "not_active"
 
 
 def create_plan_offer(
@@ -212,14 +217,15 @@ def cancel_plan(session: Session, plan: Plan, *, actor: str, ip: str | None = No
     """Cancel an active plan: every installment not yet charged is cancelled (one already
     in flight finishes), and one cancellation notice goes out. False if it was not active."""
     now = runtime().now()
-    claimed = session.execute(
-        update(Plan)
-        .where(Plan.id == plan.id, Plan.status == PlanStatus.ACTIVE)
-        .values(status=PlanStatus.CANCELLED, cancelled_at=now, cancelled_by=actor, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(plan)
-    if claimed != 1:
+    if not claim(
+        session,
+        plan,
+        PlanStatus.CANCELLED,
+        expected=PlanStatus.ACTIVE,
+        cancelled_at=now,
+        cancelled_by=actor,
+        updated_at=now,
+    ):
         return False
     cancelled = session.execute(
         update(Installment)
@@ -250,6 +256,109 @@ def cancel_plan(session: Session, plan: Plan, *, actor: str, ip: str | None = No
     return True
 
 
+def change_method(
+    session: Session,
+    plan: Plan,
+    method: SavedMethod,
+    *,
+    ip: str | None,
+    user_agent: str | None,
+) -> bool:
+    """Charge ``plan``'s installments to ``method`` from now on (the caller commits).
+    False when the plan already uses it (a second tap); ``OfferError`` when the plan is not
+    active or the method is not the account's.
+
+    A charge already in flight finishes with the method its payment was written with; the
+    next attempt of any installment reads the plan's method afresh. An installment waiting
+    for its retry keeps its one retry and is brought forward to the next sweep, unless a
+    charge for the account is in flight (see ``_bring_retries_forward``)."""
+    if method.account_id != plan.account_id or method.removed_at is not None:
+        raise OfferError(BAD_METHOD, "that payment method cannot be used")
+    # The account lock is the one an installment's charge takes before it writes its
+    # payment, so a new attempt is written either wholly before this change or after it.
+    payments.lock_account(session, plan.account_id)
+    now = runtime().now()
+    for _ in range(3):  # another change landing between the read and the update: go again
+        session.refresh(plan)
+        if plan.status != PlanStatus.ACTIVE:
+            raise OfferError(NOT_ACTIVE, "the plan is no longer active")
+        old_id = plan.saved_method_id
+        if old_id == method.id:
+            return False
+        if claim(
+            session,
+            plan,
+            PlanStatus.ACTIVE,
+            expected=PlanStatus.ACTIVE,
+            where=(Plan.saved_method_id == old_id,),
+            saved_method_id=method.id,
+            updated_at=now,
+        ):
+            break
+    else:
+        raise RuntimeError(f"plan {plan.id}: the method kept changing under this update")
+    old = session.get(SavedMethod, old_id)
+    retries = _bring_retries_forward(session, plan)
+    audit.record(
+        session,
+        "plan.method_changed",
+        actor="customer",
+        account_id=plan.account_id,
+        subject=plan,
+        ip=ip,
+        user_agent=user_agent,
+        old_method_label=old.label,
+        old_last4=old.last4,
+        method_label=method.label,
+        last4=method.last4,
+        retries_brought_forward=retries,
+    )
+    return True
+
+
+def _bring_retries_forward(session: Session, plan: Plan) -> int:
+    """A customer who has just fixed their card expects it tried soon: the plan's
+    installments waiting for their retry become due at the next sweep. Still one retry (the
+    claim counts attempts), and never next to a charge in flight for the account, whose
+    answer could change what is owed: then the retry keeps its day, with the new method."""
+    if charge_in_flight(session, plan):
+        return 0
+    now = runtime().now()
+    return session.execute(
+        update(Installment)
+        .where(
+            Installment.plan_id == plan.id,
+            Installment.status == InstallmentStatus.RETRY_SCHEDULED,
+            Installment.due_at > now,
+        )
+        .values(due_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def charge_in_flight(session: Session, plan: Plan) -> bool:
+    """Whether the plan's account has a charge waiting for its answer: any payment still
+    processing, or one of the plan's installments claimed and not yet written."""
+    payment = session.scalar(
+        select(Payment.id)
+        .where(Payment.account_id == plan.account_id, Payment.status == PaymentStatus.PROCESSING)
+        .limit(1)
+    )
+    installment = session.scalar(
+        select(Installment.id)
+        .where(Installment.plan_id == plan.id, Installment.status == InstallmentStatus.PROCESSING)
+        .limit(1)
+    )
+    return payment is not None or installment is not None
+
+
+def next_charge(plan: Plan) -> Installment | None:
+    """The installment the plan charges next (a retry included), for the plan page."""
+    waiting = (InstallmentStatus.PENDING, InstallmentStatus.RETRY_SCHEDULED)
+    due = [each for each in plan.installments if each.status in waiting]
+    return min(due, key=lambda each: each.due_at, default=None)
+
+
 def complete_if_done(session: Session, plan: Plan) -> bool:
     """Complete an active plan once no installment is left to charge and none failed."""
     session.refresh(plan)
@@ -269,14 +378,14 @@ def complete_if_done(session: Session, plan: Plan) -> bool:
     if left is not None:
         return False
     now = runtime().now()
-    claimed = session.execute(
-        update(Plan)
-        .where(Plan.id == plan.id, Plan.status == PlanStatus.ACTIVE)
-        .values(status=PlanStatus.COMPLETED, completed_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(plan)
-    if claimed != 1:
+    if not claim(
+        session,
+        plan,
+        PlanStatus.COMPLETED,
+        expected=PlanStatus.ACTIVE,
+        completed_at=now,
+        updated_at=now,
+    ):
         return False
     audit.record(
         session, "plan.completed", actor="system", account_id=plan.account_id, subject=plan

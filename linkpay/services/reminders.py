@@ -8,17 +8,16 @@ is dropped. A reminder of an offer that is no longer open is cancelled."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from linkpay.models import (
     Account,
-    IllegalTransition,
     Offer,
     OfferReminder,
     OfferStatus,
     ReminderStatus,
-    allowed_moves,
+    claim,
 )
 from linkpay.runtime import runtime
 from linkpay.services import messages, offers
@@ -50,12 +49,4 @@ def send_due(session: Session, limit: int = 1000) -> int:
 
 
 def _move(session: Session, reminder: OfferReminder, new: ReminderStatus, **values) -> bool:
-    if new not in allowed_moves(ReminderStatus.PENDING):
-        raise IllegalTransition(f"OfferReminder {reminder.id}: pending -> {new}")
-    claimed = session.execute(
-        update(OfferReminder)
-        .where(OfferReminder.id == reminder.id, OfferReminder.status == ReminderStatus.PENDING)
-        .values(status=new, **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return claimed == 1
+    return claim(session, reminder, new, expected=ReminderStatus.PENDING, **values)

@@ -22,7 +22,6 @@ from linkpay.models import (
     Account,
     Channel,
     Checkout,
-    IllegalTransition,
     Link,
     LinkStatus,
     Payment,
@@ -30,7 +29,7 @@ from linkpay.models import (
     SavedMethod,
     ScheduledPayment,
     ScheduledPaymentStatus,
-    allowed_moves,
+    claim,
 )
 from linkpay.queue import DEFAULT, JobSpec
 from linkpay.runtime import runtime
@@ -105,12 +104,13 @@ def cancel(
     False if it was no longer pending (already cancelled or being charged)."""
     if not schedule.cancellable(row.charge_on, schedule.org_today()):
         raise PaymentError(TOO_LATE)
-    if not _move(
+    if not claim(
         session,
         row,
-        ScheduledPaymentStatus.PENDING,
         ScheduledPaymentStatus.CANCELLED,
+        expected=ScheduledPaymentStatus.PENDING,
         cancel_reason="cancelled",
+        updated_at=runtime().now(),
     ):
         return False
     audit.record(
@@ -201,12 +201,13 @@ def charge(session: Session, row_id: int) -> ScheduledPayment | None:
         balance = payments.lock_account(session, row.account_id).balance_cents
         amount = min(row.amount_cents, balance)
         if amount <= 0:  # paid off another way in the meantime: nothing to take
-            _move(
+            claim(
                 session,
                 row,
-                ScheduledPaymentStatus.PROCESSING,
                 ScheduledPaymentStatus.CANCELLED,
+                expected=ScheduledPaymentStatus.PROCESSING,
                 cancel_reason="nothing_due",
+                updated_at=runtime().now(),
             )
             return row
         charge = payments.saved_method_charge(
@@ -230,7 +231,9 @@ def charge(session: Session, row_id: int) -> ScheduledPayment | None:
 def _record_outcome(session: Session, row: ScheduledPayment, payment: Payment) -> None:
     paid = payment.status in (PaymentStatus.PAID, PaymentStatus.PENDING)
     new = ScheduledPaymentStatus.PAID if paid else ScheduledPaymentStatus.DECLINED
-    if not _move(session, row, ScheduledPaymentStatus.PROCESSING, new):
+    if not claim(
+        session, row, new, expected=ScheduledPaymentStatus.PROCESSING, updated_at=runtime().now()
+    ):
         return
     account = session.get(Account, row.account_id)
     link = session.get(Link, row.link_id) if row.link_id else None
@@ -265,25 +268,6 @@ def _record_outcome(session: Session, row: ScheduledPayment, payment: Payment) -
             payment_id=payment.id,
             link_id=fresh_link_id or row.link_id,
         )
-
-
-def _move(
-    session: Session,
-    row: ScheduledPayment,
-    old: ScheduledPaymentStatus,
-    new: ScheduledPaymentStatus,
-    **values,
-) -> bool:
-    if new not in allowed_moves(old):
-        raise IllegalTransition(f"ScheduledPayment {row.id}: {old} -> {new}")
-    claimed = session.execute(
-        update(ScheduledPayment)
-        .where(ScheduledPayment.id == row.id, ScheduledPayment.status == old)
-        .values(status=new, updated_at=runtime().now(), **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(row)
-    return claimed == 1
 
 
 # -- scheduling from the payment page ----------------------------------------------------

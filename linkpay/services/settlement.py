@@ -19,7 +19,7 @@ import logging
 from sqlalchemy.orm import Session
 
 from linkpay.gateways import ChargeStatus, GatewayError, gateway
-from linkpay.models import Payment, PaymentStatus
+from linkpay.models import Payment, PaymentStatus, claim
 from linkpay.runtime import runtime
 from linkpay.services import audit
 from linkpay.services.payments import (
@@ -27,7 +27,6 @@ from linkpay.services.payments import (
     add_to_balance,
     audit_details,
     finish_charge,
-    move_payment,
     paid_for,
 )
 
@@ -54,17 +53,14 @@ def _settle_pending(session: Session, payment: Payment) -> None:
         log.warning("payment %s: could not check settlement (%s)", payment.id, exc)
         return
     who = {"actor": "system", "account_id": payment.account_id, "subject": payment}
+    pending = {"expected": PaymentStatus.PENDING, "updated_at": runtime().now()}
     if result.status == ChargeStatus.PENDING:
         payment.updated_at = runtime().now()  # look again one SETTLE_POLL from now
     elif result.status == ChargeStatus.APPROVED:
-        if move_payment(session, payment, PaymentStatus.PENDING, PaymentStatus.PAID):
+        if claim(session, payment, PaymentStatus.PAID, **pending):
             audit.record(session, "payment.paid", **who, settled=True, **audit_details(payment))
-    elif move_payment(
-        session,
-        payment,
-        PaymentStatus.PENDING,
-        PaymentStatus.DECLINED,
-        decline_code=result.decline_code,
+    elif claim(
+        session, payment, PaymentStatus.DECLINED, decline_code=result.decline_code, **pending
     ):
         # A returned debit: the customer owes the amount again.
         add_to_balance(session, payment, payment.amount_cents)

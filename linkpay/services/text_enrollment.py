@@ -21,7 +21,6 @@ from linkpay.models import (
     Channel,
     Checkout,
     EnrollmentStatus,
-    IllegalTransition,
     MethodKind,
     Payment,
     PaymentStatus,
@@ -29,7 +28,7 @@ from linkpay.models import (
     TextEnrollment,
     TextPaymentRequest,
     TextRequestStatus,
-    allowed_moves,
+    claim,
 )
 from linkpay.runtime import runtime
 from linkpay.services import audit, messages, saved_methods
@@ -368,18 +367,5 @@ def _textable_problem(session: Session, account: Account) -> str | None:
 def _move(session: Session, enrollment: TextEnrollment, new: EnrollmentStatus, **values) -> bool:
     """Move ``enrollment`` to ``new`` only if the database still holds what this process
     read (status and method): the UPDATE is the claim. False if someone moved it first."""
-    old = enrollment.status
-    if new != old and new not in allowed_moves(old):
-        raise IllegalTransition(f"TextEnrollment {enrollment.id}: {old} -> {new}")
-    claimed = session.execute(
-        update(TextEnrollment)
-        .where(
-            TextEnrollment.id == enrollment.id,
-            TextEnrollment.status == old,
-            TextEnrollment.method_id == enrollment.method_id,
-        )
-        .values(status=new, **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(enrollment)
-    return claimed == 1
+    same_method = TextEnrollment.method_id == enrollment.method_id
+    return claim(session, enrollment, new, where=(same_method,), **values)

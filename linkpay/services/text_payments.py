@@ -28,14 +28,13 @@ from sqlalchemy.orm import Session
 from linkpay.models import (
     Account,
     EnrollmentStatus,
-    IllegalTransition,
     Message,
     MethodKind,
     SavedMethod,
     TextEnrollment,
     TextPaymentRequest,
     TextRequestStatus,
-    allowed_moves,
+    claim,
 )
 from linkpay.runtime import runtime
 from linkpay.services import payments, text_enrollment, text_replies
@@ -199,18 +198,9 @@ def _enrolled(session: Session, request: TextPaymentRequest) -> bool:
 
 def _move(session: Session, request: TextPaymentRequest, new: TextRequestStatus) -> bool:
     """pending -> ``new`` unless another text moved the request first."""
-    if new not in allowed_moves(TextRequestStatus.PENDING):
-        raise IllegalTransition(f"TextPaymentRequest {request.id}: pending -> {new}")
-    claimed = session.execute(
-        update(TextPaymentRequest)
-        .where(
-            TextPaymentRequest.id == request.id,
-            TextPaymentRequest.status == TextRequestStatus.PENDING,
-        )
-        .values(status=new, updated_at=runtime().now())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return claimed == 1
+    return claim(
+        session, request, new, expected=TextRequestStatus.PENDING, updated_at=runtime().now()
+    )
 
 
 def _lock_phone(session: Session, phone: str) -> None:

@@ -79,14 +79,16 @@ def payment_link(session: Session, phone: str, account: Account, language: str) 
 
 
 def balance(session: Session, phone: str, account: Account, language: str) -> Message:
+    if account.balance_cents <= 0:  # "owes $0.00" reads like a bill; say it is paid up
+        return reply(session, phone, NOTHING_DUE, language, account=account)
     return reply(
         session,
         phone,
         BALANCE,
         language,
         account=account,
-        balance_cents=max(account.balance_cents, 0),
-        due_date=account.due_date if account.balance_cents > 0 else None,
+        balance_cents=account.balance_cents,
+        due_date=account.due_date,
     )
 
 

@@ -78,11 +78,18 @@ def index():
         page=max(request.args.get("page", 1, type=int), 1),
         phone=request.args.get("phone"),
         sent_sid=request.args.get("sent"),
+        sent_at=request.args.get("at", type=int),
     )
 
 
 def outbox_page(
-    *, page: int, phone: str | None, sent_sid: str | None, problem: str = "", draft: str = ""
+    *,
+    page: int,
+    phone: str | None,
+    sent_sid: str | None,
+    sent_at: int | None = None,
+    problem: str = "",
+    draft: str = "",
 ) -> str:
     with runtime().db.session() as session:
         total = session.scalar(select(func.count(Message.id)))
@@ -92,7 +99,7 @@ def outbox_page(
             .offset((page - 1) * PAGE_SIZE)
             .limit(PAGE_SIZE)
         ).all()
-        simulator = phone_simulator(session, phone, sent_sid)
+        simulator = phone_simulator(session, phone, sent_sid, sent_at)
     return render_template(
         "dev/outbox.html",
         messages=rows,
@@ -118,7 +125,8 @@ def phone_reply():
         form = inbound_form(phone, body)
         answer = deliver(form)
         if answer.status_code == 200:
-            target = url_for("outbox.index", phone=phone, sent=form["MessageSid"])
+            sent_at = int(runtime().now().timestamp())
+            target = url_for("outbox.index", phone=phone, sent=form["MessageSid"], at=sent_at)
             return redirect(f"{target}#phone", code=303)
         problem = f"The webhook refused the text (HTTP {answer.status_code})."
     # The page again, with the text as typed and what was wrong with it.
@@ -137,7 +145,9 @@ def _reply_problem(phone: str, body: str, on_file: bool) -> str | None:
     return None
 
 
-def phone_simulator(session: Session, wanted: str | None, sent_sid: str | None) -> dict:
+def phone_simulator(
+    session: Session, wanted: str | None, sent_sid: str | None, sent_at: int | None = None
+) -> dict:
     """What the simulator shows: the phones to pick from, the chosen one's conversation,
     and whether the page should reload to catch the answer to ``sent_sid``."""
     phones = phones_on_file(session)
@@ -147,13 +157,14 @@ def phone_simulator(session: Session, wanted: str | None, sent_sid: str | None) 
         numbers.append(wanted)
     chosen = wanted if wanted in numbers else (numbers[0] if numbers else None)
     thread = conversation(session, chosen) if chosen else []
-    waiting = bool(chosen and sent_sid and awaiting_answer(session, chosen, sent_sid))
+    waiting = bool(chosen and sent_sid and sent_at and awaiting_answer(session, chosen, sent_at))
     return {
         "phones": phones,
         "chosen_phone": chosen,
         "thread": thread,
         "waiting": waiting,
         "sent_sid": sent_sid,
+        "sent_at": sent_at,
         "signing_ready": bool(runtime().config["twilio.auth_token"]),
         "no_token": NO_TOKEN,
     }
@@ -208,22 +219,17 @@ def conversation(session: Session, phone: str) -> list[Bubble]:
     return bubbles[-THREAD_LENGTH:]
 
 
-def awaiting_answer(session: Session, phone: str, sid: str) -> bool:
-    """True while the text ``sid`` is recent and nothing sent to the phone has followed it."""
-    event = session.scalar(
-        select(ProviderEvent).where(
-            ProviderEvent.kind == "inbound_sms", ProviderEvent.event_id == sid
-        )
-    )
-    if event is None or event.payload.get("From") != phone:
-        return False
-    if runtime().now() - event.received_at > dt.timedelta(seconds=WAIT_FOR_ANSWER_SECONDS):
+def awaiting_answer(session: Session, phone: str, sent_at: int) -> bool:
+    """True while a text sent at ``sent_at`` (Unix seconds) is recent and nothing sent to
+    the phone has followed it (a reply still queued does not count yet)."""
+    sent = dt.datetime.fromtimestamp(sent_at, dt.UTC)
+    if runtime().now() - sent > dt.timedelta(seconds=WAIT_FOR_ANSWER_SECONDS):
         return False
     answered = session.scalar(
         select(func.count(Message.id)).where(
             Message.channel == Channel.SMS,
             Message.to_address == phone,
-            Message.created_at >= event.received_at,
+            Message.created_at >= sent,
             Message.status.not_in([MessageStatus.QUEUED]),
         )
     )

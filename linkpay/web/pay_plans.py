@@ -1,12 +1,15 @@
 """A payment plan from the customer's link: the offer (every installment's date and
 amount), the method (through the gateway's tokenizer), the agreement and the signature,
-then the plan itself (each installment Pending, Paid or Declined) and cancelling it.
+then the plan itself (each installment Pending, Paid or Declined), replacing its method
+(after a decline, or whenever the customer likes) and cancelling it.
 
 A plan offer's link opens on the offer; once signed, on the plan. The method is taken
 with a checkout, as for paying now, because the tokenizer round trip is bound to one; it
 is remembered under its own session key, so the payment steps (which look only at
 ``CHECKOUTS``) can never charge it. Signing saves the method without making it the Pay by
-Text default (``scheduled_payments.keep_method``) and calls ``plans.accept_offer``."""
+Text default (``scheduled_payments.keep_method``) and calls ``plans.accept_offer``.
+Replacing the method takes the same round trip through the same page, then a confirmation
+that says what the new method will be charged next, then ``plans.change_method``."""
 
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ bp = Blueprint("plans", __name__, url_prefix="/p/<token>")
 bp.context_processor(page_context)
 bp.errorhandler(CSRFError)(form_expired)
 PLAN_CHECKOUTS = "pay_plan_checkouts"
-NOTICES = {"signed", "cancelled"}
+NOTICES = {"signed", "cancelled", "method_changed"}
 # What cancelling a plan stops: installments not yet charged, or waiting for their retry.
 CANCELLABLE = (InstallmentStatus.PENDING, InstallmentStatus.RETRY_SCHEDULED)
 
@@ -171,6 +174,115 @@ def sign(token: str):
     return redirect(url_for("plans.show", token=token, notice="signed"), code=303)
 
 
+@bp.post("/plan/change-method")
+@limiter.limit("30 per minute")
+def change_start(token: str):
+    """Update payment method: a checkout to carry the tokenizer round trip, as for signing."""
+    kind = "bank" if request.form.get("kind") == "bank" else "card"
+    with runtime().db.session() as session:
+        link, plan = _changeable_plan(session, token)
+        # The checkout only carries the tokenizer round trip; nothing charges it.
+        upcoming = plans.next_charge(plan)
+        amount = (
+            upcoming.amount_cents if upcoming is not None else plan.installments[-1].amount_cents
+        )
+        try:
+            checkout = payments.start_checkout(
+                session, link, min(amount, link.account.balance_cents)
+            )
+        except payments.PaymentError:
+            return to_landing(token)
+        remember(PLAN_CHECKOUTS, checkout.public_id)
+    return redirect(
+        url_for("plans.change_method", token=token, c=checkout.public_id, kind=kind), 303
+    )
+
+
+@bp.get("/plan/change-method")
+def change_method(token: str):
+    from linkpay.web.pay_checkout import FIELD_CODES, field_messages
+
+    kind = "bank" if request.args.get("kind") == "bank" else "card"
+    with runtime().db.session() as session:
+        link, plan = _changeable_plan(session, token)
+        checkout = _own_checkout(session, token, link, request.args.get("c"))
+        wanted = (request.args.get("errors") or "").split(",")
+        context = {
+            "token": token,
+            "checkout": checkout,
+            "kind": kind,
+            "changing": True,
+            "method_endpoint": "plans.change_method",
+            "errors": [code for code in FIELD_CODES[kind] + ("method",) if code in wanted],
+            "messages": field_messages(),
+            "target": payments.method_form(checkout, url_for("plans.change_review", token=token)),
+        }
+        return render_template("pages/plan_method.html", **context)
+
+
+# One lowercase word after the token: the return paths a gateway's tokenizer accepts.
+@bp.get("/newmethod")
+def change_review(token: str):
+    """Where the tokenizer sends the browser back: the new method and what it pays next."""
+    with runtime().db.session() as session:
+        link, plan = _changeable_plan(session, token)
+        checkout = _own_checkout(session, token, link, request.args.get("c"))
+        back = {"token": token, "c": checkout.public_id, "kind": request.args.get("kind")}
+        if request.args.get("errors"):
+            return redirect(url_for("plans.change_method", errors=request.args["errors"], **back))
+        if request.args.get("pm"):
+            try:
+                payments.attach_method(session, checkout, request.args["pm"])
+            except payments.PaymentError:
+                return redirect(url_for("plans.change_method", errors="method", **back))
+        if not checkout.method_token:
+            return redirect(url_for("plans.change_method", **back))
+        zone = schedule.org_zone()
+        retry = next(
+            (e for e in plan.installments if e.status == InstallmentStatus.RETRY_SCHEDULED), None
+        )
+        upcoming = plans.next_charge(plan)
+        context = {
+            "token": token,
+            "plan": plan,
+            "checkout": checkout,
+            "method": plan.method,
+            "retry": retry,
+            "retry_soon": retry is not None and not plans.charge_in_flight(session, plan),
+            "retry_on": schedule.local_day(retry.due_at, zone) if retry else None,
+            "upcoming": upcoming,
+            "upcoming_on": schedule.local_day(upcoming.due_at, zone) if upcoming else None,
+        }
+        return render_template("pages/plan_method_confirm.html", **context)
+
+
+@bp.post("/newmethod")
+@limiter.limit("30 per minute")
+def change_confirm(token: str):
+    with runtime().db.session() as session:
+        link, plan = _changeable_plan(session, token)
+        checkout = _own_checkout(session, token, link, request.form.get("c"))
+        back = {"token": token, "c": checkout.public_id}
+        if not checkout.method_token:
+            return redirect(url_for("plans.change_method", **back), 303)
+        try:
+            method = scheduled_payments.keep_method(session, link.account, checkout.method_token)
+            plans.change_method(
+                session,
+                plan,
+                method,
+                ip=request.remote_addr,
+                user_agent=request.user_agent.string,
+            )
+        except payments.PaymentError:
+            session.rollback()
+            return redirect(url_for("plans.change_method", errors="method", **back), 303)
+        except OfferError:
+            session.rollback()  # the plan ended meanwhile (cancelled or completed)
+            return redirect(url_for("plans.show", token=token), 303)
+    return redirect(url_for("plans.show", token=token, notice="method_changed"), code=303)
+
+
 @bp.get("/plan/cancel")
 def cancel_question(token: str):
     with runtime().db.session() as session:
@@ -198,6 +310,7 @@ def _plan_page(session: Session, token: str, plan: Plan, *, notice: str | None =
         if each.status == InstallmentStatus.RETRY_SCHEDULED
     }
     declined = (InstallmentStatus.DECLINED, InstallmentStatus.RETRY_SCHEDULED)
+    upcoming = plans.next_charge(plan) if plan.status == PlanStatus.ACTIVE else None
     context = {
         "token": token,
         "plan": plan,
@@ -205,6 +318,9 @@ def _plan_page(session: Session, token: str, plan: Plan, *, notice: str | None =
         "method": plan.method,
         "account": plan.account,
         "declined": any(each.status in declined for each in plan.installments),
+        "retrying": bool(retry_on),
+        "upcoming": upcoming,
+        "upcoming_on": schedule.local_day(upcoming.due_at, zone) if upcoming else None,
         "notice": notice,
         "can_pay": plan.status == PlanStatus.CANCELLED and plan.account.balance_cents > 0,
     }
@@ -255,6 +371,12 @@ def _own_checkout(session: Session, token: str, link: Link, public_id: str | Non
     if checkout is None:
         abort(to_landing(token))
     return checkout
+
+
+def _changeable_plan(session: Session, token: str) -> tuple[Link, Plan]:
+    """The link and its active plan, for replacing the plan's method."""
+    plan = _active_plan(session, token)
+    return session.get(Link, plan.offer.link_id), plan
 
 
 def _active_plan(session: Session, token: str) -> Plan:

@@ -14,15 +14,14 @@ from linkpay.models import (
     Account,
     OfferStatus,
     Plan,
-    PlanFrequency,
     ScheduledPayment,
     ScheduledPaymentStatus,
 )
 from linkpay.runtime import runtime
-from linkpay.services import links, offers, plans, sweep
+from linkpay.services import links, offers, sweep
 from tests.browser import test_pay_in_browser as paying
 from tests.browser.test_pay_in_browser import ENGLISH, fill_card, go_on, link_for
-from tests.web.pay_flow import make_account
+from tests.web.pay_flow import make_account, plan_offer
 
 # The same server, browser and phone as the payment journeys, and the same marker and
 # Chromium check.
@@ -62,16 +61,7 @@ def test_schedule_a_payment_and_cancel_it(server, phone, db):
 
 def test_sign_a_plan_and_see_its_installments(server, phone, db, clock):
     account = make_account(db)
-    offer = plans.create_plan_offer(
-        db,
-        account,
-        installments=3,
-        frequency=PlanFrequency.MONTHLY,
-        first_date=dt.date(2026, 3, 31),
-        expires_in_days=7,
-        actor="staff:test",
-    )
-    db.commit()
+    offer = plan_offer(db, account)
     phone.goto(links.link_url(offer.link_id))
     assert "Pay your balance of $124.50 in 3 payments." in phone.content()
     assert phone.locator("table.schedule tbody tr").count() == 3

@@ -1,7 +1,7 @@
-"""Fixtures ``fake_twilio`` and ``fake_sendgrid``, loaded by tests/conftest.py with
-``pytest_plugins = ["tests.fakes.fixtures"]``.
+"""Fixtures ``fake_twilio``, ``fake_sendgrid`` and the ``spy`` gateway, loaded by
+tests/conftest.py with ``pytest_plugins = ["tests.fakes.fixtures"]``.
 
-Each starts its fake API and points the app's configuration at it, so it must be set up
+Each fake starts its API and points the app's configuration at it, so it must be set up
 before ``app`` is built: request it ahead of ``app`` / ``client`` / ``db`` in a test's
 arguments (or from a fixture that ``app``-using fixtures depend on).
 """
@@ -17,6 +17,7 @@ from linkpay.models import Account, Channel, Message, MessageStatus
 from linkpay.runtime import runtime
 from tests.fakes.fake_sendgrid import EventSigner, FakeSendGrid
 from tests.fakes.fake_twilio import FakeTwilio
+from tests.fakes.gateway import SpyGateway
 
 TWILIO_ACCOUNT_SID = "AC" + "5ea1" * 8
 TWILIO_AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
@@ -64,6 +65,14 @@ def sendgrid_signer(config_overrides) -> EventSigner:
     signer = EventSigner()
     config_overrides["sendgrid.webhook_public_key"] = signer.public_key
     return signer
+
+
+@pytest.fixture
+def spy(app) -> SpyGateway:
+    """The app's payment gateway, replaced by one that records each charge."""
+    rt = runtime()
+    rt.providers["gateway"] = SpyGateway(rt.db)
+    return rt.providers["gateway"]
 
 
 def twilio_signature(url: str, params: dict, token: str = TWILIO_AUTH_TOKEN) -> str:

@@ -67,6 +67,33 @@ def test_jobs_deferred_in_a_transaction_are_queued_only_when_it_commits(app):
     assert queue.queues[DEFAULT].fetch_job("dropped") is None
 
 
+def test_a_savepoint_rollback_drops_only_the_jobs_deferred_inside_it(app):
+    queue = runtime().queue
+    with runtime().db.session() as session:
+        defer_job(session, JobSpec(NOOP, args=("before",), job_id="before"))
+        try:
+            with session.begin_nested():
+                defer_job(session, JobSpec(NOOP, args=("undone",), job_id="undone"))
+                with session.begin_nested():
+                    defer_job(session, JobSpec(NOOP, args=("inner",), job_id="inner"))
+                raise RuntimeError("lost a race")
+        except RuntimeError:
+            pass
+        with session.begin_nested():
+            defer_job(session, JobSpec(NOOP, args=("after",), job_id="after"))
+    assert sorted(queue.queues[DEFAULT].job_ids) == ["after", "before"]
+
+
+def test_a_rollback_drops_every_job_deferred_in_the_transaction(app):
+    queue = runtime().queue
+    with runtime().db.session() as session:
+        with session.begin_nested():
+            defer_job(session, JobSpec(NOOP, args=("saved",), job_id="saved"))
+        defer_job(session, JobSpec(NOOP, args=("outer",), job_id="outer"))
+        session.rollback()
+    assert queue.pending_count() == 0
+
+
 def test_one_sweep_per_interval_however_many_workers_ask(app):
     queue = runtime().queue
     now = dt.datetime(2026, 3, 10, 18, 0, 1, tzinfo=dt.UTC)

@@ -1,5 +1,6 @@
-"""Fixtures for plans, offers and scheduled payments: an account with a saved card, a
-gateway that counts charges, and a sweep that runs its jobs as a worker would."""
+"""Fixtures for plans, offers and scheduled payments: an account with a saved card and a
+sweep that runs its jobs as a worker would (the gateway that counts charges is ``spy``,
+from tests/fakes)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,7 @@ from linkpay.gateways.sandbox import vault
 from linkpay.models import Message, MethodKind, SavedMethod
 from linkpay.runtime import runtime
 from linkpay.services import sweep
-from tests.services.test_payments_service import SpyGateway
 from tests.web.pay_flow import make_account
-
-
-@pytest.fixture
-def spy(app):
-    rt = runtime()
-    rt.providers["gateway"] = SpyGateway(rt.db)
-    return rt.providers["gateway"]
 
 
 def saved_method(db, account, outcome="approved", kind=MethodKind.CARD) -> SavedMethod:

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from linkpay.gateways import GatewayError, gateway
-from linkpay.gateways.sandbox import SandboxGateway, vault
+from linkpay.gateways import gateway
+from linkpay.gateways.sandbox import vault
 from linkpay.models import (
     Account,
     AuditEvent,
@@ -32,28 +32,6 @@ from linkpay.runtime import runtime
 from linkpay.services import payments, scheduled_payments, settlement, sweep
 from linkpay.services.payments import PaymentError
 from tests.web.pay_flow import make_account, make_link
-
-
-class SpyGateway(SandboxGateway):
-    """The sandbox, counting charges; ``unreachable`` makes charges raise like a timeout."""
-
-    def __init__(self, db):
-        super().__init__(db)
-        self.charges: list[tuple[str, int, str]] = []
-        self.unreachable = False
-
-    def charge(self, token, amount_cents, idempotency_key):
-        self.charges.append((token, amount_cents, idempotency_key))
-        if self.unreachable:
-            raise GatewayError("timed out")
-        return super().charge(token, amount_cents, idempotency_key)
-
-
-@pytest.fixture
-def spy(app):
-    rt = runtime()
-    rt.providers["gateway"] = SpyGateway(rt.db)
-    return rt.providers["gateway"]
 
 
 def token_for(db, kind=MethodKind.CARD, outcome="approved", label="Visa", last4="4242") -> str:

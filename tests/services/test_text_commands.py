@@ -8,8 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from linkpay.commands import parse_sms
-from linkpay.gateways import GatewayError
-from linkpay.gateways.sandbox import SandboxGateway
 from linkpay.models import (
     AuditEvent,
     Payment,
@@ -30,31 +28,9 @@ from tests.webhooks.inbound_flow import (
 )
 
 
-class CountingGateway(SandboxGateway):
-    """The sandbox, counting charges; ``unreachable`` makes a charge raise like a timeout."""
-
-    def __init__(self, db):
-        super().__init__(db)
-        self.charges: list[tuple[str, int, str]] = []
-        self.unreachable = False
-
-    def charge(self, token, amount_cents, idempotency_key):
-        self.charges.append((token, amount_cents, idempotency_key))
-        if self.unreachable:
-            raise GatewayError("timed out")
-        return super().charge(token, amount_cents, idempotency_key)
-
-
 @pytest.fixture(autouse=True)
 def twilio(fake_twilio):
     return fake_twilio
-
-
-@pytest.fixture
-def gateway(app):
-    rt = runtime()
-    rt.providers["gateway"] = CountingGateway(rt.db)
-    return rt.providers["gateway"]
 
 
 @pytest.fixture
@@ -86,28 +62,28 @@ def test_the_code_is_kept_only_as_an_hmac_bound_to_its_request(db, account, phon
     assert request.code_hash != text_payments.code_hash(request.id + 1, code)
 
 
-def test_a_code_expires_after_ten_minutes(db, account, phone, clock, gateway):
+def test_a_code_expires_after_ten_minutes(db, account, phone, clock, spy):
     code = code_in(phone.ask("PAY"))
     clock.advance(minutes=10)
     assert "expired" in phone.ask(code)
-    assert gateway.charges == [] and payments_count(db) == 0
+    assert spy.charges == [] and payments_count(db) == 0
     assert requests(db)[0].status == TextRequestStatus.EXPIRED
 
 
-def test_a_code_just_inside_ten_minutes_still_pays(db, account, phone, clock, gateway):
+def test_a_code_just_inside_ten_minutes_still_pays(db, account, phone, clock, spy):
     code = code_in(phone.ask("PAY"))
     clock.advance(minutes=9, seconds=59)
     assert "We received your payment" in phone.ask(code)
 
 
-def test_three_wrong_codes_cancel_the_request(db, account, phone, gateway):
+def test_three_wrong_codes_cancel_the_request(db, account, phone, spy):
     code = code_in(phone.ask("PAY"))
     assert "2 tries left" in phone.ask(wrong(code))
     assert "1 try left" in phone.ask(wrong(code))
     assert "Too many wrong codes" in phone.ask(wrong(code))
     assert requests(db)[0].status == TextRequestStatus.CANCELLED
     assert "No payment is waiting" in phone.ask(code)  # the right code is now too late
-    assert gateway.charges == []
+    assert spy.charges == []
 
 
 @pytest.fixture
@@ -120,7 +96,7 @@ def test_max_wrong_codes_is_configurable(one_try, db, account, phone):
     assert "Too many wrong codes" in phone.ask(wrong(code))
 
 
-def test_a_new_pay_replaces_the_older_request(db, account, phone, gateway):
+def test_a_new_pay_replaces_the_older_request(db, account, phone, spy):
     first = code_in(phone.ask("PAY 10"))
     second = code_in(phone.ask("PAY 20"))
     old, new = requests(db)
@@ -128,7 +104,7 @@ def test_a_new_pay_replaces_the_older_request(db, account, phone, gateway):
     if first != second:
         assert "not right" in phone.ask(first)
     phone.ask(second)
-    assert [c[1] for c in gateway.charges] == [2_000]
+    assert [c[1] for c in spy.charges] == [2_000]
 
 
 def test_another_phones_code_is_rejected(db, account, phone, fake_twilio, client, run_jobs):
@@ -144,19 +120,19 @@ def test_another_phones_code_is_rejected(db, account, phone, fake_twilio, client
     assert requests(db)[0].status == TextRequestStatus.PENDING  # the owner's is untouched
 
 
-def test_the_same_code_again_charges_nothing_and_says_nothing(db, account, phone, gateway):
+def test_the_same_code_again_charges_nothing_and_says_nothing(db, account, phone, spy):
     code = code_in(phone.ask("PAY"))
     phone.ask(code)
     assert phone.text(code) == []
     assert phone.text(f"YES {code}") == []
-    assert len(gateway.charges) == 1 and payments_count(db) == 1
+    assert len(spy.charges) == 1 and payments_count(db) == 1
 
 
-def test_the_charge_uses_the_requests_amount_and_an_idempotency_key(db, account, phone, gateway):
+def test_the_charge_uses_the_requests_amount_and_an_idempotency_key(db, account, phone, spy):
     code = code_in(phone.ask("PAY 42.10"))
     phone.ask(code)
     (request,) = requests(db)
-    ((_token, amount, key),) = gateway.charges
+    ((_token, amount, key),) = spy.charges
     assert (amount, key) == (4_210, f"text-request-{request.id}")
     payment = db.scalar(select(Payment))
     assert (payment.text_request_id, payment.source) == (request.id, "sms")
@@ -184,25 +160,23 @@ def test_the_database_refuses_a_second_payment_for_one_request(db, account, phon
     db.rollback()
 
 
-def test_a_balance_paid_elsewhere_since_pay_cancels_and_charges_nothing(
-    db, account, phone, gateway
-):
+def test_a_balance_paid_elsewhere_since_pay_cancels_and_charges_nothing(db, account, phone, spy):
     code = code_in(phone.ask("PAY"))
     account.balance_cents = 1_000
     db.commit()
     reply = phone.ask(code)
     assert "Nothing was charged" in reply and "$10.00" in reply
-    assert gateway.charges == [] and payments_count(db) == 0
+    assert spy.charges == [] and payments_count(db) == 0
     assert requests(db)[0].status == TextRequestStatus.CANCELLED
 
 
-def test_an_unanswered_charge_is_finished_by_the_sweep(db, account, phone, gateway, clock):
-    gateway.unreachable = True
+def test_an_unanswered_charge_is_finished_by_the_sweep(db, account, phone, spy, clock):
+    spy.unreachable = True
     assert phone.text(code_in(phone.ask("PAY"))) == []
     payment = db.scalar(select(Payment))
     assert payment.status == PaymentStatus.PROCESSING
 
-    gateway.unreachable = False
+    spy.unreachable = False
     clock.advance(minutes=6)
     with runtime().db.session() as session:
         assert payments.poll_unsettled(session) == 1
@@ -212,7 +186,7 @@ def test_an_unanswered_charge_is_finished_by_the_sweep(db, account, phone, gatew
 
     db.refresh(payment)
     assert payment.status == PaymentStatus.PAID
-    keys = {key for _t, _a, key in gateway.charges}
+    keys = {key for _t, _a, key in spy.charges}
     assert keys == {f"text-request-{payment.text_request_id}"}  # asked again, same key
     assert payment.confirmation_number in phone.replies[-1]
 

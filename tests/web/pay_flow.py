@@ -8,14 +8,18 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
-from linkpay.models import Account, Link
-from linkpay.services import links
+from sqlalchemy import func, select
+
+from linkpay.models import Account, Link, Offer, PlanFrequency
+from linkpay.services import links, plans
 
 CARD = {"number": "4242 4242 4242 4242", "expiry": "12/34", "cvc": "123", "name": "Ana Diaz"}
 DECLINED_CARD = {**CARD, "number": "4000 0000 0000 0002"}
 NO_FUNDS_CARD = {**CARD, "number": "4000000000009995"}
 BANK = {"routing": "110000000", "account": "000123456789"}
 DECLINED_BANK = {"routing": "110000000", "account": "000111111116"}
+# What a phone's browser sends, for the pages that record who signed or consented.
+IP, UA = "203.0.113.9", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)"
 
 
 def make_account(db, **fields) -> Account:
@@ -40,11 +44,40 @@ def make_account(db, **fields) -> Account:
 def make_link(db, account: Account, *, channel: str = "sms") -> tuple[Link, str]:
     link = links.create_link(db, account, channel=channel)
     db.commit()
-    return link, token_of(links.link_url(link.id))
+    return link, link_token(link.id)
+
+
+def plan_offer(db, account: Account, **terms) -> Offer:
+    """An offer of the balance in three monthly payments from March 31, 2026, unless
+    ``terms`` say otherwise; its link is ``offer.link_id``."""
+    values = {
+        "installments": 3,
+        "frequency": PlanFrequency.MONTHLY,
+        "first_date": dt.date(2026, 3, 31),
+        "expires_in_days": 7,
+        "actor": "staff:test",
+    }
+    offer = plans.create_plan_offer(db, account, **{**values, **terms})
+    db.commit()
+    return offer
 
 
 def token_of(url: str) -> str:
     return urlsplit(url).path.rsplit("/", 1)[-1]
+
+
+def link_token(link_id: int) -> str:
+    return token_of(links.link_url(link_id))
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def count(db, model, *where) -> int:
+    """Rows of ``model`` as the database has them now (what the pages wrote meanwhile)."""
+    db.expire_all()
+    return db.scalar(select(func.count()).select_from(model).where(*where))
 
 
 @dataclass
@@ -95,33 +128,62 @@ class Customer:
         self.client = client
         self.token = token
 
+    @classmethod
+    def on_a_phone(cls, client, token: str) -> Customer:
+        """A customer whose requests carry ``IP`` and ``UA``."""
+        client.environ_base.update(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
+        return cls(client, token)
+
     def open(self, **args):
         return self.client.get(f"/p/{self.token}", query_string=args)
 
-    def choose(self, amount: str | None = None, kind: str = "card"):
-        """Submit the amount step; returns the method page (or the amount page again)."""
-        page = self.open().get_data(as_text=True)
-        amount_form = form(page, "/amount")
-        data = {**amount_form.fields, "kind": kind}
+    def start(self, action_part: str, **data):
+        """Submit the link page's form posting to *action_part* with ``data`` added;
+        returns the page it leads to (a method step starts this way)."""
+        start_form = form(text(self.open()), action_part)
+        return self.client.post(
+            start_form.action, data={**start_form.fields, **data}, follow_redirects=True
+        )
+
+    def choose(self, amount: str | None = None, kind: str = "card", **fields):
+        """Submit the amount step (with any other ``fields``, a date to pay on say);
+        returns the method page (or the amount page again)."""
+        data = {"kind": kind, **fields}
         if amount is not None:
             data["amount"] = amount
-        return self.client.post(amount_form.action, data=data, follow_redirects=True)
+        return self.start("/amount", **data)
 
     def tokenize(self, method_page, details: dict):
         """Fill the card or bank inputs and submit them to the tokenizer (no redirects)."""
         tokenizer_form = form(method_page.get_data(as_text=True), "/sandbox-gateway/")
         return self.client.post(tokenizer_form.action, data={**tokenizer_form.fields, **details})
 
-    def review(self, amount: str | None = None, kind: str = "card", details: dict | None = None):
-        method_page = self.choose(amount, kind)
-        answer = self.tokenize(method_page, details or (BANK if kind == "bank" else CARD))
+    def past_tokenizer(self, method_page, details: dict):
+        """Tokenize ``details`` and follow the tokenizer back to the page after it."""
+        answer = self.tokenize(method_page, details)
         assert answer.status_code == 303, answer.status_code
         return self.client.get(answer.headers["Location"])
+
+    def review(
+        self,
+        amount: str | None = None,
+        kind: str = "card",
+        details: dict | None = None,
+        **fields,
+    ):
+        method_page = self.choose(amount, kind, **fields)
+        return self.past_tokenizer(method_page, details or (BANK if kind == "bank" else CARD))
 
     def confirm_form(self, review_page) -> Form:
         return form(review_page.get_data(as_text=True), "/confirm")
 
+    def confirm(self, review_page, **fields):
+        """Submit Confirm on ``review_page`` (with any ``fields`` ticked or typed there);
+        returns the page after it (followed)."""
+        confirm = self.confirm_form(review_page)
+        data = {**confirm.fields, **fields}
+        return self.client.post(confirm.action, data=data, follow_redirects=True)
+
     def pay(self, amount: str | None = None, kind: str = "card", details: dict | None = None):
         """The whole journey; returns the page after Confirm (the receipt or the decline)."""
-        confirm = self.confirm_form(self.review(amount, kind, details))
-        return self.client.post(confirm.action, data=confirm.fields, follow_redirects=True)
+        return self.confirm(self.review(amount, kind, details))

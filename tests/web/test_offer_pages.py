@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from linkpay.models import (
     Account,
@@ -17,17 +17,19 @@ from linkpay.models import (
     Message,
     OfferStatus,
     Payment,
-    PlanFrequency,
 )
-from linkpay.services import links, offers, plans
+from linkpay.services import links, offers
 from tests.web.pay_flow import (
     CARD,
     DECLINED_CARD,
     Customer,
+    count,
     form,
+    link_token,
     make_account,
     make_link,
-    token_of,
+    plan_offer,
+    text,
 )
 
 UTC = dt.UTC
@@ -48,27 +50,13 @@ def settlement(db, account, amount_cents=8_000, deadline=dt.date(2026, 3, 20)):
 
 def offer_customer(client, db, account, **terms) -> tuple[Customer, object]:
     offer = settlement(db, account, **terms)
-    return Customer(client, token_of(links.link_url(offer.link_id))), offer
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def count(db, model, *where) -> int:
-    db.expire_all()
-    return db.scalar(select(func.count()).select_from(model).where(*where))
+    return Customer(client, link_token(offer.link_id)), offer
 
 
 def settle(customer: Customer, details=CARD):
     """Tap the offer's Pay button and go through method, review and confirm."""
-    page = text(customer.open())
-    pay_form = form(page, "/settle")
-    method_page = customer.client.post(pay_form.action, data=pay_form.fields, follow_redirects=True)
-    answer = customer.tokenize(method_page, details)
-    review = customer.client.get(answer.headers["Location"])
-    confirm = customer.confirm_form(review)
-    return review, customer.client.post(confirm.action, data=confirm.fields, follow_redirects=True)
+    review = customer.past_tokenizer(customer.start("/settle"), details)
+    return review, customer.confirm(review)
 
 
 def test_the_offer_link_opens_on_the_offer(client, db, account):
@@ -121,9 +109,7 @@ def test_when_skipping_is_allowed_another_amount_can_be_paid(client, db, account
     amount_form = form(html, "/amount")
     data = {**amount_form.fields, "amount": "50.00", "kind": "card"}
     method_page = customer.client.post(amount_form.action, data=data, follow_redirects=True)
-    review = customer.client.get(customer.tokenize(method_page, CARD).headers["Location"])
-    confirm = customer.confirm_form(review)
-    receipt = text(customer.client.post(confirm.action, data=confirm.fields, follow_redirects=True))
+    receipt = text(customer.confirm(customer.past_tokenizer(method_page, CARD)))
     assert "Thank you! Your payment is complete" in receipt and "settled" not in receipt
     db.expire_all()
     assert db.get(type(offer), offer.id).status == OfferStatus.OFFERED
@@ -150,19 +136,12 @@ def test_when_skipping_is_not_allowed_only_the_offer_is_offered(no_skipping, cli
 
 
 def test_without_skipping_a_plan_offer_is_the_other_choice(no_skipping, client, db, account):
-    plan_offer = plans.create_plan_offer(
-        db,
-        account,
-        installments=3,
-        frequency=PlanFrequency.MONTHLY,
-        first_date=dt.date(2026, 3, 31),
-        expires_in_days=7,
-        actor="staff:test",
-    )
-    db.commit()
+    installments = plan_offer(db, account)
     customer, _ = offer_customer(client, db, account)
     html = text(customer.open())
-    assert f'<a href="{links.link_url(plan_offer.link_id)}">Pay in installments instead</a>' in html
+    assert (
+        f'<a href="{links.link_url(installments.link_id)}">Pay in installments instead</a>' in html
+    )
 
 
 def test_an_expired_offer_link_says_so_and_offers_a_new_link(client, db, account, clock):

@@ -47,6 +47,8 @@ def send(client, body: str, phone: str = ALEX, **extra):
 
 
 def inbound_events(db) -> list[ProviderEvent]:
+    """The texts the service has taken in: the jobs the webhook queued store them."""
+    runtime().queue.drain()
     db.expire_all()
     return db.scalars(select(ProviderEvent).order_by(ProviderEvent.id)).all()
 
@@ -91,12 +93,16 @@ def test_a_text_goes_through_the_signed_webhook_as_twilio_would_post_it(signed, 
     assert location.path == "/outbox" and location.fragment == "phone"
     [event] = inbound_events(db)
     sid = event.event_id
-    assert parse_qs(location.query) == {"phone": [ALEX], "sent": [sid]}
+    assert parse_qs(location.query) == {
+        "phone": [ALEX],
+        "sent": [sid],
+        "at": [str(int(runtime().now().timestamp()))],
+    }
     assert (event.provider, event.kind) == ("twilio", "inbound_sms")
     assert re.fullmatch(r"SMsim[0-9a-f]{29}", sid)
     # Stored at all means the webhook's own signature check passed (see the forged case).
     payload = event.payload
-    assert payload["MessageSid"] == payload["SmsMessageSid"] == payload["SmsSid"] == sid
+    assert payload["MessageSid"] == sid
     assert (payload["From"], payload["Body"], payload["NumSegments"]) == (ALEX, "HELP", "1")
     assert payload["To"] == outbox.SIMULATED_SERVICE_NUMBER  # no Twilio number configured
     assert payload["AccountSid"].startswith("AC") and len(payload["AccountSid"]) == 34
@@ -143,21 +149,21 @@ def test_the_conversation_shows_both_ways_oldest_first_and_escaped(
     text_to(db, ALEX, "Springfield Water: pay at https://pay.example.org/p/abc")
     clock.advance(minutes=1)
     send(client, "<script>alert('x')</script> & BAL")
-    clock.advance(seconds=5)
-    text_to(db, ALEX, "Springfield Water: your balance is $124.50. Reply STOP to opt out")
+    runtime().queue.drain()  # the job stores the text and answers it (with the help text)
     text_to(db, SAM, "Not Alex's text")
 
     html = page(client, phone=ALEX)
 
-    assert thread_texts(html) == [
+    *earlier, (side, answer) = thread_texts(html)
+    assert earlier == [
         (
             "to-phone",
             'Springfield Water: pay at <a href="https://pay.example.org/p/abc">'
             "https://pay.example.org/p/abc</a>",
         ),
         ("from-phone", "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; BAL"),
-        ("to-phone", "Springfield Water: your balance is $124.50. Reply STOP to opt out"),
     ]
+    assert side == "to-phone" and answer.startswith("Springfield Water: Reply PAY to pay")
     assert "<script>alert" not in html
     assert thread_texts(page(client, phone=SAM)) == [("to-phone", "Not Alex&#39;s text")]
 
@@ -167,7 +173,7 @@ def test_the_page_reloads_itself_until_the_answer_is_in(signed, phones, client, 
     args = {k: v[0] for k, v in parse_qs(sent.query).items()}
     refresh = (
         f'<meta http-equiv="refresh" content="1; url=/outbox?phone=%2B16025550143&amp;'
-        f'sent={args["sent"]}">'
+        f'sent={args["sent"]}&amp;at={args["at"]}">'
     )
 
     assert refresh in page(client, **args)
@@ -242,7 +248,7 @@ def production(config_overrides):
 def test_there_is_no_outbox_or_simulator_in_production(production, phones, client, db):
     assert client.get("/outbox").status_code == 404
     assert client.post("/outbox/phone", data={"phone": ALEX, "body": "HELP"}).status_code == 404
-    assert inbound_events(db) == []
+    assert db.scalars(select(ProviderEvent)).all() == []
 
 
 def test_dev_sets_a_per_process_auth_token_only_when_none_is_configured(monkeypatch):

@@ -13,7 +13,7 @@ import html as markup
 import pytest
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from linkpay import ROOT
 from linkpay.models import (
@@ -24,43 +24,33 @@ from linkpay.models import (
     Message,
     Payment,
     Plan,
-    PlanFrequency,
     PlanStatus,
     SavedMethod,
 )
 from linkpay.runtime import runtime
-from linkpay.services import links, plans, sweep
+from linkpay.services import plans, sweep
 from tests.web.pay_flow import (
     BANK,
     CARD,
     DECLINED_CARD,
+    IP,
+    UA,
     Customer,
+    count,
     form,
+    link_token,
     make_account,
     make_link,
-    token_of,
+    plan_offer,
+    text,
 )
 
 UTC = dt.UTC
-IP, UA = "203.0.113.9", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)"
 
 
 @pytest.fixture
 def account(db):
     return make_account(db)
-
-
-def plan_offer(db, account, **terms):
-    values = {
-        "installments": 3,
-        "frequency": PlanFrequency.MONTHLY,
-        "first_date": dt.date(2026, 3, 31),
-        "expires_in_days": 7,
-        "actor": "staff:test",
-    }
-    offer = plans.create_plan_offer(db, account, **{**values, **terms})
-    db.commit()
-    return offer
 
 
 @pytest.fixture
@@ -70,27 +60,12 @@ def offer(db, account):
 
 @pytest.fixture
 def customer(client, offer):
-    client.environ_base.update(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
-    return Customer(client, token_of(links.link_url(offer.link_id)))
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def count(db, model, *where) -> int:
-    db.expire_all()
-    return db.scalar(select(func.count()).select_from(model).where(*where))
+    return Customer.on_a_phone(client, link_token(offer.link_id))
 
 
 def agreement_page(customer: Customer, details=CARD, kind="card"):
     """From the offer page, choose the method and come back from the tokenizer."""
-    start = form(text(customer.open()), "/plan/method")
-    data = {**start.fields, "kind": kind}
-    method_page = customer.client.post(start.action, data=data, follow_redirects=True)
-    answer = customer.tokenize(method_page, details)
-    assert answer.status_code == 303
-    return customer.client.get(answer.headers["Location"])
+    return customer.past_tokenizer(customer.start("/plan/method", kind=kind), details)
 
 
 def sign(customer: Customer, name="Ana Diaz", agree=True, details=CARD, **kind):
@@ -124,7 +99,7 @@ def test_the_offer_page_shows_every_installment_adding_up_to_the_total(customer)
 def test_an_uneven_total_puts_the_remainder_on_the_last(client, db):
     account = make_account(db, account_number="ACCT-7", balance_cents=10_000)
     offer = plan_offer(db, account)
-    html = text(Customer(client, token_of(links.link_url(offer.link_id))).open())
+    html = text(Customer(client, link_token(offer.link_id)).open())
     assert html.count('<td class="num">$33.33</td>') == 2
     assert '<td class="num">$33.34</td>' in html
 
@@ -210,7 +185,7 @@ def test_a_bank_account_can_carry_the_plan(customer, db):
 
 
 def test_installments_show_paid_and_declined_with_the_retry_date(client, db, offer, clock):
-    customer = Customer(client, token_of(links.link_url(offer.link_id)))
+    customer = Customer(client, link_token(offer.link_id))
     sign(customer, details=DECLINED_CARD)
     charge_due(clock, dt.date(2026, 3, 31))
     db.expire_all()
@@ -218,7 +193,7 @@ def test_installments_show_paid_and_declined_with_the_retry_date(client, db, off
     assert first.status == InstallmentStatus.RETRY_SCHEDULED
     html = text(customer.open())
     assert "Declined" in html and "We'll try again on April 3, 2026" in html
-    assert "To use a different card or bank account, please call us at (602) 555-0100." in html
+    assert "Update your payment method and we'll try that payment again" in html
     assert html.count(">Pending</td>") == 2
     spanish = text(customer.open(lang="es"))
     assert "Rechazado" in spanish and "Lo intentaremos de nuevo el 3 de abril de 2026" in spanish
@@ -275,7 +250,7 @@ def test_an_offer_expiring_while_the_agreement_is_open_signs_nothing(customer, c
 def test_a_spanish_account_signs_the_spanish_agreement(client, db):
     account = make_account(db, account_number="ACCT-ES", language="es")
     offer = plan_offer(db, account)
-    customer = Customer(client, token_of(links.link_url(offer.link_id)))
+    customer = Customer(client, link_token(offer.link_id))
     page = text(agreement_page(customer))
     assert markup.escape(plans.agreement_text(offer, "es")) in page
     assert "Escriba su nombre completo para firmar" in page
@@ -297,7 +272,7 @@ def zip_verification(config_overrides):
 
 def test_with_zip_verification_nothing_shows_before_the_zip(zip_verification, client, db, account):
     offer = plan_offer(db, account)
-    customer = Customer(client, token_of(links.link_url(offer.link_id)))
+    customer = Customer(client, link_token(offer.link_id))
     html = text(customer.open())
     assert "Confirm it's you" in html and "$41.50" not in html and "Ana" not in html
     for path in ("/plan", "/plan/method?c=x", "/agreement?c=x", "/plan/cancel"):

@@ -11,7 +11,7 @@ import datetime as dt
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from linkpay.models import (
     AuditEvent,
@@ -28,14 +28,16 @@ from tests.web.pay_flow import (
     BANK,
     CARD,
     DECLINED_CARD,
+    IP,
     Customer,
+    count,
     form,
     make_account,
     make_link,
+    text,
 )
 
 UTC = dt.UTC
-IP, UA = "203.0.113.9", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)"
 
 
 @pytest.fixture
@@ -45,17 +47,7 @@ def account(db):
 
 @pytest.fixture
 def customer(client, db, account):
-    client.environ_base.update(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
-    return Customer(client, make_link(db, account)[1])
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def count(db, model, *where) -> int:
-    db.expire_all()
-    return db.scalar(select(func.count()).select_from(model).where(*where))
+    return Customer.on_a_phone(client, make_link(db, account)[1])
 
 
 def rows(db) -> list[ScheduledPayment]:
@@ -65,22 +57,15 @@ def rows(db) -> list[ScheduledPayment]:
 
 def choose_later(customer: Customer, on: str, amount: str = "50.00", kind: str = "card"):
     """Submit the amount step with a date; returns the page after it (followed)."""
-    page = text(customer.open())
-    amount_form = form(page, "/amount")
-    data = {**amount_form.fields, "amount": amount, "kind": kind, "on": on}
-    return customer.client.post(amount_form.action, data=data, follow_redirects=True)
+    return customer.choose(amount, kind, on=on)
 
 
-def review_later(customer: Customer, on: str, details=CARD, **choice):
-    method_page = choose_later(customer, on, **choice)
-    answer = customer.tokenize(method_page, details)
-    assert answer.status_code == 303
-    return customer.client.get(answer.headers["Location"])
+def review_later(customer: Customer, on: str, details=CARD, amount="50.00", kind="card"):
+    return customer.review(amount, kind, details, on=on)
 
 
 def schedule(customer: Customer, on: str = "2026-03-20", details=CARD, **choice):
-    confirm = customer.confirm_form(review_later(customer, on, details, **choice))
-    return customer.client.post(confirm.action, data=confirm.fields, follow_redirects=True)
+    return customer.confirm(review_later(customer, on, details, **choice))
 
 
 def charge_due(clock, day: dt.date) -> None:
@@ -294,8 +279,7 @@ def test_with_zip_verification_nothing_shows_before_the_zip(zip_verification, cl
     account = make_account(db)
     token = make_link(db, account)[1]
     customer = Customer(client, token)
-    html = text(customer.open())
-    zip_form = form(html, "/zip")
+    zip_form = form(text(customer.open()), "/zip")
     customer.client.post(zip_form.action, data={**zip_form.fields, "zip": "85004"})
     schedule(customer)
     [row] = rows(db)

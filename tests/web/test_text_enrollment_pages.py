@@ -9,7 +9,7 @@ import re
 
 import pytest
 from flask import g
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from linkpay.models import (
     AuditEvent,
@@ -24,9 +24,18 @@ from linkpay.models import (
 )
 from linkpay.services import text_enrollment as pbt
 from linkpay.services.contacts import mark_contact
-from tests.web.pay_flow import DECLINED_CARD, Customer, form, forms, make_account, make_link
-
-IP, UA = "203.0.113.9", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)"
+from tests.web.pay_flow import (
+    DECLINED_CARD,
+    IP,
+    UA,
+    Customer,
+    count,
+    form,
+    forms,
+    make_account,
+    make_link,
+    text,
+)
 
 
 @pytest.fixture
@@ -36,17 +45,7 @@ def account(db):
 
 @pytest.fixture
 def customer(client, db, account):
-    client.environ_base.update(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
-    return Customer(client, make_link(db, account)[1])
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def count(db, model, *where) -> int:
-    db.expire_all()
-    return db.scalar(select(func.count()).select_from(model).where(*where))
+    return Customer.on_a_phone(client, make_link(db, account)[1])
 
 
 def asks(db) -> list[Message]:
@@ -66,9 +65,8 @@ def checkbox(html: str) -> str | None:
 
 
 def pay(customer, *, tick: bool, details: dict | None = None, amount: str | None = None):
-    confirm = customer.confirm_form(customer.review(amount, details=details))
-    data = {**confirm.fields, **({"pay_by_text": "1"} if tick else {})}
-    return customer.client.post(confirm.action, data=data, follow_redirects=True)
+    ticked = {"pay_by_text": "1"} if tick else {}
+    return customer.confirm(customer.review(amount, details=details), **ticked)
 
 
 def test_the_review_step_offers_an_unticked_box_with_the_consent_wording(customer):

@@ -4,7 +4,6 @@ the fake Twilio API."""
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import re
 
@@ -14,6 +13,7 @@ from linkpay.gateways.sandbox import vault
 from linkpay.models import Account, MethodKind, Payment, SavedMethod
 from linkpay.services import text_enrollment
 from tests.fakes.fixtures import TWILIO_ACCOUNT_SID, TWILIO_FROM_NUMBER, twilio_signature
+from tests.web import pay_flow
 
 WEBHOOK_PATH = "/webhooks/twilio/sms"
 WEBHOOK_URL = "https://pay.example.org" + WEBHOOK_PATH
@@ -25,22 +25,8 @@ _sids = itertools.count(1)
 
 
 def make_account(db, **fields) -> Account:
-    values = {
-        "account_number": "ACCT-10041234",
-        "first_name": "Ana",
-        "last_name": "Diaz",
-        "phone": PHONE,
-        "email": None,
-        "balance_cents": 12_450,
-        "due_date": dt.date(2026, 3, 25),
-        "zip": "85004",
-        "language": "en",
-    }
-    values.update(fields)
-    account = Account(**values)
-    db.add(account)
-    db.commit()
-    return account
+    """A texting customer: no email on file, so every notice goes by text."""
+    return pay_flow.make_account(db, **{"account_number": "ACCT-10041234", "email": None, **fields})
 
 
 def save_method(

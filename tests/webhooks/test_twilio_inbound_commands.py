@@ -99,6 +99,13 @@ def test_bal_gives_the_balance_and_due_date(account, phone, lang):
     assert ("Mar 25" if lang == "en" else "25 mar") in reply
 
 
+def test_bal_with_nothing_owed_says_so_instead_of_a_zero_bill(db, account, phone):
+    account.balance_cents = 0
+    db.commit()
+    reply = phone.ask("BAL")
+    assert "nothing to pay" in reply and "$0.00" not in reply
+
+
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_link_gives_a_fresh_working_link(db, account, phone, client, lang):
     reply = phone.ask(WORDS[lang]["link"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from linkpay.models import ProviderEvent
+from linkpay.runtime import runtime
 from tests.fakes.fixtures import TWILIO_ACCOUNT_SID, twilio_signature
 
 URL = "https://pay.example.org/webhooks/twilio/sms"
@@ -30,6 +31,8 @@ def post(client, params: dict, signature: str | None):
 
 
 def stored(db) -> list[ProviderEvent]:
+    """The texts taken in: the webhook queues each for a job, which stores it."""
+    runtime().queue.drain()
     db.expire_all()
     return db.scalars(select(ProviderEvent)).all()
 
