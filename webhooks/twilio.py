@@ -30,6 +30,7 @@ from rq import Retry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from linkpay.commands import parse_sms
@@ -212,6 +213,8 @@ class InboundTextFastPath:
         with self.app.app_context():
             try:
                 response = take_inbound_text(incoming)
+            except HTTPException as refused:  # a body over MAX_CONTENT_LENGTH: 413
+                response = refused.get_response()
             except Exception:  # Flask's own handler is bypassed: log it as Flask would
                 log.exception("twilio inbound sms failed")
                 response = Response("server error\n", status=500, mimetype="text/plain")

@@ -83,3 +83,13 @@ def test_without_an_auth_token_nothing_is_accepted(client, db):
     params = inbound()
     assert post(client, params, twilio_signature(URL, params, token="")).status_code == 403
     assert stored(db) == []
+
+
+def test_an_oversized_body_is_refused_as_too_large_and_not_queued(fake_twilio, client, db):
+    params = inbound(body="x" * (3 * 1024 * 1024))
+    assert post(client, params, twilio_signature(URL, params)).status_code == 413
+    assert stored(db) == []
+
+
+def test_other_methods_on_the_inbound_route_are_not_allowed(client):
+    assert client.get("/webhooks/twilio/sms").status_code == 405
