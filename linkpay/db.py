@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 _JOBS = "linkpay.jobs"  # session.info key: [(savepoint or None, JobSpec), ...]
@@ -65,18 +66,26 @@ def defer_job(session: Session, spec) -> None:
     session.info.setdefault(_JOBS, []).append((session.get_nested_transaction(), spec))
 
 
-def insert_unless_present(session: Session, model, values: dict, unique: list[str]):
+def insert_unless_present(
+    executor: Session | Connection, model, values: dict, unique: list[str]
+) -> int | None:
     """``INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id``: the new row's id, or
     None when a row with the same ``unique`` columns exists. One statement, no savepoint;
     on PostgreSQL a racing insert of the same key waits for the first to commit."""
-    if session.get_bind().dialect.name == "postgresql":
+    bind = executor if isinstance(executor, Connection) else executor.get_bind()
+    statement = _insert_ignoring(model.__table__, tuple(unique), bind.dialect.name)
+    return executor.execute(statement, values).scalar()
+
+
+@functools.cache
+def _insert_ignoring(table, unique: tuple[str, ...], dialect: str):
+    # Built once per table and dialect: on a hot path (the inbound webhook's job) building
+    # the statement cost more than running it.
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = (
-        insert(model).values(**values).on_conflict_do_nothing(index_elements=unique)
-    ).returning(model.id)
-    return session.execute(statement).scalar()
+    return insert(table).on_conflict_do_nothing(index_elements=list(unique)).returning(table.c.id)
 
 
 def _enqueue_after_commit(session: Session) -> None:

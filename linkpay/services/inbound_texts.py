@@ -9,12 +9,12 @@ fails, the stored row goes too, and the job's retry finds the text new again."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from linkpay.commands import parse_sms
+from linkpay.db import insert_unless_present
 from linkpay.models import Message, ProviderEvent
 from linkpay.runtime import runtime
 from linkpay.services import text_commands
@@ -35,7 +35,7 @@ def store(
         "payload": payload,
         "received_at": received_at or runtime().now(),
     }
-    return connection.execute(_insert(connection.dialect.name), values).scalar()
+    return insert_unless_present(connection, ProviderEvent, values, ["provider", "event_id"])
 
 
 def answer(
@@ -48,19 +48,3 @@ def answer(
         return "duplicate", None
     command = parse_sms(payload.get("Body", ""))
     return command.kind.value, text_commands.handle(session, payload.get("From", ""), command)
-
-
-@functools.cache
-def _insert(dialect: str):
-    """``INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING id``, built once
-    per dialect: building it per call cost more than running it."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    table = ProviderEvent.__table__
-    return (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-        .returning(table.c.id)
-    )
