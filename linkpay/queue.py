@@ -19,11 +19,17 @@ from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
+from linkpay.unique_jobs import JobShape
+
 log = logging.getLogger(__name__)
 
 HIGH, DEFAULT, BULK = "linkpay-high", "linkpay", "linkpay-bulk"
 QUEUE_NAMES = (HIGH, DEFAULT, BULK)
 SWEEP_INTERVAL_SECONDS = 15
+# How long a job's record outlives it: a finished one briefly (its id still refuses a
+# repeat, e.g. a webhook delivered twice), a failed one for a week, for staff to look into.
+RESULT_TTL = 600
+FAILURE_TTL = 7 * 24 * 3600
 
 
 @dataclass
@@ -36,6 +42,7 @@ class JobSpec:
     queue: str = DEFAULT
     retry: Retry | None = None
     kwargs: dict = field(default_factory=dict)
+    description: str | None = None  # what workers log; RQ's default spells out the args
 
 
 class JobQueue:
@@ -46,22 +53,26 @@ class JobQueue:
         else:
             self.connection = Redis.from_url(redis_url)
         self.queues = {name: Queue(name, connection=self.connection) for name in QUEUE_NAMES}
+        self._shapes: dict[tuple, JobShape] = {}
 
-    def enqueue_new(self, spec: JobSpec) -> None:
-        """Enqueue a job whose id cannot name an earlier one (it names a row this request
-        just inserted), in one round trip: the duplicate check is skipped."""
-        data = Queue.prepare_data(
-            spec.func,
-            args=spec.args,
-            kwargs=spec.kwargs,
-            job_id=spec.job_id,
-            retry=spec.retry,
-            result_ttl=600,
-            failure_ttl=7 * 24 * 3600,
-        )
-        with self.connection.pipeline(transaction=False) as pipe:
-            self.queues[spec.queue].enqueue_many([data], pipeline=pipe)
-            pipe.execute()
+    def enqueue_unique(self, spec: JobSpec) -> bool:
+        """Enqueue a job whose id must be new, in one round trip; False, and nothing
+        queued, when a job of that id exists (waiting, running, or finished less than
+        ``RESULT_TTL`` ago). Its description, which workers log, names the function but
+        not the arguments."""
+        retry = (spec.retry.max, tuple(spec.retry.intervals)) if spec.retry else None
+        key = (spec.func, spec.queue, retry)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shapes[key] = JobShape(
+                self.queues[spec.queue],
+                spec.func,
+                retry=spec.retry,
+                result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL,
+            )
+        description = spec.description or f"{spec.func}(...)"
+        return shape.enqueue(self.connection, spec.job_id, spec.args, spec.kwargs, description)
 
     def enqueue(self, spec: JobSpec) -> bool:
         """Enqueue ``spec`` unless a job with its id is alive; True if it was enqueued."""
@@ -90,8 +101,9 @@ class JobQueue:
                     kwargs=s.kwargs,
                     job_id=s.job_id,
                     retry=s.retry,
-                    result_ttl=600,
-                    failure_ttl=7 * 24 * 3600,
+                    description=s.description,
+                    result_ttl=RESULT_TTL,
+                    failure_ttl=FAILURE_TTL,
                 )
                 for s in batch
             ]

@@ -25,6 +25,7 @@ from linkpay.runtime import runtime
 def register(app: Flask) -> None:
     from linkpay.security import csrf, limiter
     from webhooks import sendgrid, twilio
+    from webhooks.fast_path import InboundTextFastPath
 
     for blueprint in (twilio.bp, sendgrid.bp):
         csrf.exempt(blueprint)
@@ -32,7 +33,7 @@ def register(app: Flask) -> None:
         # check would also cost a storage round trip on every callback.
         limiter.exempt(blueprint)
         app.register_blueprint(blueprint)
-    app.wsgi_app = twilio.InboundTextFastPath(app)
+    app.wsgi_app = InboundTextFastPath(app)
 
 
 def record_event(

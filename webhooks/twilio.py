@@ -25,13 +25,12 @@ import functools
 import hmac
 import logging
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, request
 from rq import Retry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
-from werkzeug.exceptions import HTTPException
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
 from linkpay.commands import parse_sms
 from linkpay.models import (
@@ -72,36 +71,57 @@ def validate_twilio_signature(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        if not signature_is_valid(request):
-            return _refused(request)
+        if not signature_is_valid(
+            request.form,
+            request.path,
+            request.query_string.decode("utf-8", "replace"),
+            request.headers.get(SIGNATURE_HEADER),
+        ):
+            return answer(refused(request.path))
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def signature_is_valid(incoming: Request) -> bool:
-    config = runtime().config
-    token = config["twilio.auth_token"]
-    signature = incoming.headers.get(SIGNATURE_HEADER)
+def signature_is_valid(form, path: str, query: str, signature: str | None) -> bool:
+    """Whether ``signature`` is Twilio's over our public URL for ``path`` and ``query``
+    and the posted ``form`` (a MultiDict: Twilio signs every value, blank ones too)."""
+    token = runtime().config["twilio.auth_token"]
     if not token or not signature:
         return False
     # Twilio signs the URL it called, which is our public origin, not whatever Host header
     # a proxy hands us.
-    url = config["app.base_url"] + incoming.path
-    if incoming.query_string:
-        url += "?" + incoming.query_string.decode("utf-8", "replace")
+    url = runtime().config["app.base_url"] + path
+    if query:
+        url += "?" + query
     validator = RequestValidator(token)
     # Twilio signs the URL as configured, which is ours exactly in the common case: one
     # HMAC settles it. Anything else goes through the library's full check, which also
     # tries the URL with and without an explicit port.
-    if hmac.compare_digest(validator.compute_signature(url, incoming.form), signature):
+    if hmac.compare_digest(validator.compute_signature(url, form), signature):
         return True
-    return validator.validate(url, incoming.form, signature)
+    return validator.validate(url, form, signature)
 
 
-def _refused(incoming: Request) -> Response:
-    log.warning("twilio webhook %s: missing or invalid signature", incoming.path)
-    return Response("invalid signature\n", status=403, mimetype="text/plain")
+OK, FORBIDDEN, SERVER_ERROR = 200, 403, 500
+# What a webhook answers: status line, content type, body. Twilio reads TwiML from a 200
+# to an inbound text; an empty <Response> means "no reply here", as replies are sent by
+# jobs.
+ANSWERS = {
+    OK: ("200 OK", "text/xml", EMPTY_TWIML.encode()),
+    FORBIDDEN: ("403 FORBIDDEN", "text/plain; charset=utf-8", b"invalid signature\n"),
+    SERVER_ERROR: ("500 INTERNAL SERVER ERROR", "text/plain; charset=utf-8", b"server error\n"),
+}
+
+
+def answer(code: int) -> Response:
+    _, content_type, body = ANSWERS[code]
+    return Response(body, status=code, content_type=content_type)
+
+
+def refused(path: str) -> int:
+    log.warning("twilio webhook %s: missing or invalid signature", path)
+    return FORBIDDEN
 
 
 @bp.post("/status")
@@ -161,73 +181,54 @@ def _describe(code: int) -> str:
 
 @bp.post("/sms")
 def inbound_sms():
-    """Reached only when ``InboundTextFastPath`` is not installed in front of the app."""
-    return take_inbound_text(request)
+    """Reached only when ``webhooks.fast_path`` is not installed in front of the app."""
+    code = take_inbound_text(
+        request.form,
+        request.path,
+        request.query_string.decode("utf-8", "replace"),
+        request.headers.get(SIGNATURE_HEADER),
+    )
+    return answer(code)
 
 
-def take_inbound_text(incoming: Request) -> Response:
-    """Take one inbound text and answer with empty TwiML at once; replies are sent by
-    jobs, never in this response. Unsigned or wrongly signed: 403, nothing read or written.
+def take_inbound_text(form, path: str, query: str, signature: str | None) -> int:
+    """Take one inbound text and return the HTTP status to answer with at once; replies
+    are sent by jobs, never in this response. Unsigned or wrongly signed: 403, nothing
+    read or written.
 
     The STOP and START families are stored and applied here, in this request, so an
     opt-out holds before any later send is attempted and the two never run out of order.
-    Every other text is handed to ``jobs.inbound`` in one Redis round trip, form and all;
-    the job stores it (the unique MessageSid decides there whether it is new) and answers
-    it. The request thus costs no database write, which keeps it fast when a campaign's
-    worth of customers reply at once."""
-    if not signature_is_valid(incoming):
-        return _refused(incoming)
-    form = incoming.form
+    Every other text is handed to ``jobs.inbound`` in one Redis round trip, form and all,
+    under a job id naming its MessageSid, which RQ refuses to queue twice; the job stores
+    the text (the database's unique MessageSid decides there whether it is new, whatever
+    Redis forgot) and answers it. The request thus costs no database write, which keeps it
+    fast when a campaign's worth of customers reply at once."""
+    if not signature_is_valid(form, path, query, signature):
+        return refused(path)
     sid = form.get("MessageSid") or form.get("SmsMessageSid")
     if not sid:
         log.warning("twilio inbound sms without MessageSid")
-        return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
+        return OK
     command = parse_sms(form.get("Body", ""))
     payload = {key: form[key] for key in KEPT_FIELDS if key in form} | {"MessageSid": sid}
     if command.kind in opt_out.SYNCHRONOUS:
         with runtime().db.session() as session:
             if inbound_texts.store(session.connection(), sid, payload) is not None:
                 opt_out.apply(session, form.get("From", ""), command)
-    else:
-        runtime().queue.enqueue_new(inbound_job(sid, payload))
-    return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
-
-
-class InboundTextFastPath:
-    """WSGI middleware in front of the Flask app: serves ``POST /webhooks/twilio/sms``
-    with ``take_inbound_text`` directly, without Flask's per-request machinery (session,
-    CSRF, rate-limit, locale and header hooks), none of which a signed machine callback
-    uses. Those hooks cost more than the text's own work, and this endpoint must keep up
-    when a campaign's worth of customers reply at once (docs/performance.md). Every other
-    request goes to Flask untouched."""
-
-    def __init__(self, app: Flask):
-        self.app = app
-        self.flask_wsgi_app = app.wsgi_app
-
-    def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") != INBOUND_PATH or environ.get("REQUEST_METHOD") != "POST":
-            return self.flask_wsgi_app(environ, start_response)
-        incoming = Request(environ)
-        incoming.max_content_length = self.app.config["MAX_CONTENT_LENGTH"]
-        with self.app.app_context():
-            try:
-                response = take_inbound_text(incoming)
-            except HTTPException as refused:  # a body over MAX_CONTENT_LENGTH: 413
-                response = refused.get_response()
-            except Exception:  # Flask's own handler is bypassed: log it as Flask would
-                log.exception("twilio inbound sms failed")
-                response = Response("server error\n", status=500, mimetype="text/plain")
-        return response(environ, start_response)
+    elif not runtime().queue.enqueue_unique(inbound_job(sid, payload)):
+        log.info("twilio inbound sms %s delivered again: already taken", sid)
+    return OK
 
 
 def inbound_job(sid: str, payload: dict) -> JobSpec:
     # A database blip must not lose a customer's text: the job stores and answers it in
     # one transaction, so a failed run left nothing behind and simply runs again.
+    job_id = f"inbound-{sid[:120]}"
     return JobSpec(
         "jobs.inbound.handle_inbound_sms",
         args=(payload, runtime().now().isoformat()),
-        job_id=f"inbound-{sid[:120]}",
+        job_id=job_id,
         queue=HIGH,
         retry=Retry(max=3, interval=[1, 10, 60]),
+        description=f"inbound text {sid[:120]}",  # never the body: workers log this
     )

@@ -30,14 +30,6 @@ def test_enqueue_with_the_same_id_twice_queues_one_job(app, run_jobs):
     assert calls() == ["1"]
 
 
-def test_enqueue_new_queues_in_one_round_trip_and_the_job_runs(app, run_jobs):
-    queue = runtime().queue
-    queue.enqueue_new(JobSpec(NOOP, args=("fresh",), job_id="inbound-1", queue=BULK))
-    assert queue.queues[BULK].job_ids == ["inbound-1"]
-    run_jobs()
-    assert calls() == ["fresh"]
-
-
 def test_enqueue_many_skips_ids_already_queued(app, run_jobs):
     queue = runtime().queue
     queue.enqueue(JobSpec(NOOP, args=("a",), job_id="job-a"))

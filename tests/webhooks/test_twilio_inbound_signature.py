@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from linkpay.models import ProviderEvent
+from linkpay.queue import HIGH
 from linkpay.runtime import runtime
 from tests.fakes.fixtures import TWILIO_ACCOUNT_SID, twilio_signature
 
@@ -93,3 +94,51 @@ def test_an_oversized_body_is_refused_as_too_large_and_not_queued(fake_twilio, c
 
 def test_other_methods_on_the_inbound_route_are_not_allowed(client):
     assert client.get("/webhooks/twilio/sms").status_code == 405
+
+
+def test_a_second_delivery_is_refused_by_the_queue_before_any_job_runs(fake_twilio, client, db):
+    params = inbound()
+    for _ in range(3):
+        assert post(client, params, twilio_signature(URL, params)).status_code == 200
+    assert runtime().queue.queues[HIGH].job_ids == [f"inbound-{params['MessageSid']}"]
+
+
+def test_the_queued_job_never_describes_the_body(fake_twilio, client, db):
+    params = inbound(body="4000 0566 5566 5556 exp 12/29")
+    post(client, params, twilio_signature(URL, params))
+    (job,) = runtime().queue.queues[HIGH].jobs
+    assert job.description == f"inbound text {params['MessageSid']}"
+
+
+def test_the_query_string_is_part_of_the_signed_url(fake_twilio, client, db):
+    params = inbound()
+    signed_with_query = twilio_signature(URL + "?site=phx&x=%C3%B1", params)
+    path = "/webhooks/twilio/sms?site=phx&x=%C3%B1"
+    headers = {"X-Twilio-Signature": signed_with_query}
+    assert client.post(path, data=params, headers=headers).status_code == 200
+    without_query = client.post("/webhooks/twilio/sms", data=params, headers=headers)
+    assert without_query.status_code == 403
+    assert len(stored(db)) == 1
+
+
+def test_blank_fields_are_part_of_the_signature(fake_twilio, client, db):
+    params = inbound() | {"FromCity": "", "FromZip": ""}
+    assert post(client, params, twilio_signature(URL, params)).status_code == 200
+    assert len(stored(db)) == 1
+
+
+def test_a_body_far_beyond_any_text_is_refused_as_too_large(fake_twilio, client, db):
+    params = inbound(body="x" * 100_000)
+    assert post(client, params, twilio_signature(URL, params)).status_code == 413
+    assert stored(db) == []
+
+
+def test_a_signed_request_that_is_not_a_form_is_refused(fake_twilio, client, db):
+    params = inbound()
+    response = client.post(
+        "/webhooks/twilio/sms",
+        json=params,
+        headers={"X-Twilio-Signature": twilio_signature(URL, params)},
+    )
+    assert response.status_code == 403
+    assert stored(db) == []
