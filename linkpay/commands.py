@@ -2,7 +2,9 @@
 
 A pure function: no database, no config. Matching ignores case, accents and surrounding
 spaces, so "Sí 482193", "pagar 50" and "  STOP " all read as intended. Whatever it cannot
-read is ``Kind.UNKNOWN`` and gets the help text; the raw body is never echoed back."""
+read is ``Kind.UNKNOWN`` and gets the help text; the raw body is never echoed back. A text
+holding a card or bank number (``linkpay.sensitive_numbers``) is ``Kind.SENSITIVE_NUMBER``
+whatever else it says: the answer is a warning, not a guess at the rest."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from linkpay import sensitive_numbers
 from linkpay.money import parse_dollars
 
 MAX_BODY = 320  # two segments; a longer text is not a command anyone typed
@@ -27,6 +30,7 @@ class Kind(enum.StrEnum):
     STOP = "stop"
     START = "start"
     BAD_AMOUNT = "bad_amount"  # PAY with an amount we refuse; ``error`` says why
+    SENSITIVE_NUMBER = "sensitive_number"  # a card or bank number, texted: never kept
     UNKNOWN = "unknown"
 
 
@@ -73,6 +77,8 @@ def normalize(body: str) -> str:
 def parse_sms(body: str) -> Command:
     if not isinstance(body, str) or len(body) > MAX_BODY:
         return Command(Kind.UNKNOWN)
+    if sensitive_numbers.contains_one(body):
+        return Command(Kind.SENSITIVE_NUMBER)
     text = normalize(body)
     if text in _KEYWORDS:
         kind, language = _KEYWORDS[text]

@@ -42,6 +42,9 @@ STOP_WORDS = [
         ("COMENZAR", Kind.START, None, None, "es"),
         ("hello there", Kind.UNKNOWN, None, None, None),
         ("4821", Kind.SELECT_ACCOUNT, None, None, None),
+        ("4242 4242 4242 4242", Kind.SENSITIVE_NUMBER, None, None, None),
+        ("PAY 4242424242424242", Kind.SENSITIVE_NUMBER, None, None, None),
+        ("[number removed, ends 4242]", Kind.SENSITIVE_NUMBER, None, None, None),
     ],
 )
 def test_contract_table(body, kind, amount, code, language):

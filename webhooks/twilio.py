@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.wrappers import Response
 
+from linkpay import sensitive_numbers
 from linkpay.commands import parse_sms
 from linkpay.models import (
     Channel,
@@ -211,6 +212,8 @@ def take_inbound_text(form, path: str, query: str, signature: str | None) -> int
         return OK
     command = parse_sms(form.get("Body", ""))
     payload = {key: form[key] for key in KEPT_FIELDS if key in form} | {"MessageSid": sid}
+    if "Body" in payload:  # a card or bank number goes no further than this line
+        payload["Body"] = sensitive_numbers.mask(payload["Body"])
     if command.kind in opt_out.SYNCHRONOUS:
         with runtime().db.session() as session:
             if inbound_texts.store(session.connection(), sid, payload) is not None:

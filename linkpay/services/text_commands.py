@@ -26,6 +26,11 @@ from linkpay.services.text_replies import language_for
 
 PAY, BALANCE, LINK = "pay", "balance", "link"
 PAY_BY_TEXT_ON = "pbt_on"
+# Commands answered with one text whatever the phone's accounts: it says what went wrong.
+_FIXED_REPLIES = {
+    Kind.BAD_AMOUNT: text_replies.BAD_AMOUNT,
+    Kind.SENSITIVE_NUMBER: text_replies.SENSITIVE_NUMBER,
+}
 
 
 def handle(session: Session, phone: str, command: Command) -> Message | None:
@@ -44,10 +49,10 @@ def handle(session: Session, phone: str, command: Command) -> Message | None:
     if kind in (Kind.BALANCE, Kind.LINK):
         intent = BALANCE if kind == Kind.BALANCE else LINK
         return _for_accounts_on_file(session, phone, intent, command)
-    if kind == Kind.BAD_AMOUNT:
+    if kind in _FIXED_REPLIES:
         account = _only(_accounts_on_file(session, phone))
         language = language_for(command, account)
-        return text_replies.reply(session, phone, text_replies.BAD_AMOUNT, language)
+        return text_replies.reply(session, phone, _FIXED_REPLIES[kind], language)
     if kind in opt_out.SYNCHRONOUS:
         opt_out.apply(session, phone, command)
         return None

@@ -16,6 +16,7 @@ from linkpay.services import links, messages, payments
 HELP = "text_help"
 NOT_ENROLLED = "pay_not_enrolled"
 BAD_AMOUNT = "pay_bad_amount"
+SENSITIVE_NUMBER = "text_sensitive_number"
 BALANCE = "text_balance"
 NOTHING_DUE = "text_nothing_due"
 WHICH_ACCOUNT = "text_which_account"

@@ -255,3 +255,23 @@ def test_every_inbound_text_is_stored_with_its_sid(db, account, phone):
     (event,) = db.scalars(select(ProviderEvent)).all()
     assert event.payload["From"] == PHONE and event.kind == "inbound_sms"
     assert db.get(Account, account.id).balance_cents == 12_450
+
+
+@pytest.mark.parametrize(("lang", "warning"), [("en", "card or bank"), ("es", "tarjeta o cuenta")])
+def test_a_texted_card_number_is_never_kept_and_is_answered_with_a_warning(
+    db, fake_twilio, client, run_jobs, lang, warning
+):
+    account = make_account(db, language=lang)
+    enroll(db, account)
+    phone = Phone(client, fake_twilio, run_jobs)
+
+    reply = phone.ask("my card is 4242 4242 4242 4242 exp 12/28")
+
+    assert_reply_rules(reply, lang)
+    assert warning in reply
+    assert "4242" not in reply
+    texts = db.scalars(select(ProviderEvent).where(ProviderEvent.kind == "inbound_sms")).all()
+    assert [t.payload["Body"] for t in texts] == [
+        "my card is [number removed, ends 4242] exp 12/28"
+    ]
+    assert payments_count(db) == 0

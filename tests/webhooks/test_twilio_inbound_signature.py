@@ -104,10 +104,27 @@ def test_a_second_delivery_is_refused_by_the_queue_before_any_job_runs(fake_twil
 
 
 def test_the_queued_job_never_describes_the_body(fake_twilio, client, db):
-    params = inbound(body="4000 0566 5566 5556 exp 12/29")
+    params = inbound(body="PAY 50")
     post(client, params, twilio_signature(URL, params))
     (job,) = runtime().queue.queues[HIGH].jobs
     assert job.description == f"inbound text {params['MessageSid']}"
+
+
+def test_a_card_number_is_masked_before_the_text_is_queued(fake_twilio, client, db):
+    params = inbound(body="4000 0566 5566 5556 exp 12/29")
+    post(client, params, twilio_signature(URL, params))
+    (job,) = runtime().queue.queues[HIGH].jobs
+    assert job.args[0]["Body"] == "[number removed, ends 5556] exp 12/29"
+    assert b"5566" not in b"".join(runtime().queue.connection.hvals(job.key))
+
+
+def test_texts_are_stored_masked_on_the_stop_path_and_the_job_path(fake_twilio, client, db):
+    params = inbound(body="STOP")
+    post(client, params, twilio_signature(URL, params))
+    card = inbound(body="stop 4000056655665556", sid="SM" + "ef56" * 8)
+    post(client, card, twilio_signature(URL, card))
+    bodies = sorted(event.payload["Body"] for event in stored(db))
+    assert bodies == ["STOP", "stop [number removed, ends 5556]"]
 
 
 def test_the_query_string_is_part_of_the_signed_url(fake_twilio, client, db):
