@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import fakeredis
 from redis import Redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry, SimpleWorker
 from rq.job import Job
 from rq.scheduler import RQScheduler
@@ -30,6 +32,15 @@ SWEEP_INTERVAL_SECONDS = 15
 # repeat, e.g. a webhook delivered twice), a failed one for a week, for staff to look into.
 RESULT_TTL = 600
 FAILURE_TTL = 7 * 24 * 3600
+# A web request must get an answer out within Twilio's 15 s even with Redis gone: give up
+# after about a second, not redis-py's default of three retries up to ten seconds apart.
+# One quick retry still covers a kept-alive connection Redis closed. (RQ's worker raises
+# the read timeout on its own connection to outlast its blocking pops.)
+FAIL_FAST = {
+    "socket_connect_timeout": 1,
+    "socket_timeout": 2,
+    "retry": RedisRetry(ExponentialWithJitterBackoff(base=0.05, cap=0.2), 1),
+}
 
 
 @dataclass
@@ -51,7 +62,7 @@ class JobQueue:
         if self.embedded:
             self.connection: Redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
         else:
-            self.connection = Redis.from_url(redis_url)
+            self.connection = Redis.from_url(redis_url, **FAIL_FAST)
         self.queues = {name: Queue(name, connection=self.connection) for name in QUEUE_NAMES}
         self._shapes: dict[tuple, JobShape] = {}
 

@@ -26,6 +26,8 @@ import hmac
 import logging
 
 from flask import Blueprint, request
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Retry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -218,9 +220,23 @@ def take_inbound_text(form, path: str, query: str, signature: str | None) -> int
         with runtime().db.session() as session:
             if inbound_texts.store(session.connection(), sid, payload) is not None:
                 opt_out.apply(session, form.get("From", ""), command)
-    elif not runtime().queue.enqueue_unique(inbound_job(sid, payload)):
-        log.info("twilio inbound sms %s delivered again: already taken", sid)
+    else:
+        queue_or_hold(sid, payload)
     return OK
+
+
+def queue_or_hold(sid: str, payload: dict) -> None:
+    """Queue the text's job; with Redis unreachable, keep the text in the database for the
+    sweep to answer once Redis is back, rather than lose it (Twilio does not redeliver)."""
+    try:
+        queued = runtime().queue.enqueue_unique(inbound_job(sid, payload))
+    except (RedisConnectionError, RedisTimeoutError):
+        log.warning("twilio inbound sms %s: Redis unreachable, held for the sweep", sid)
+        with runtime().db.session() as session:
+            inbound_texts.hold(session.connection(), sid, payload)
+        return
+    if not queued:
+        log.info("twilio inbound sms %s delivered again: already taken", sid)
 
 
 def inbound_job(sid: str, payload: dict) -> JobSpec:

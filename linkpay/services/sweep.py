@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from linkpay.services import (
+    inbound_texts,
     installments,
     messages,
     offers,
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 SweepTask = Callable[[Session], int]
 
 TASKS: dict[str, SweepTask] = {
+    "inbound_texts.answer_held": inbound_texts.answer_held,
     "messages.release_due": messages.release_due,
     "messages.requeue_stalled": messages.requeue_stalled,
     "payments.poll_unsettled": payments.poll_unsettled,
