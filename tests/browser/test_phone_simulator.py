@@ -70,3 +70,28 @@ def test_text_help_from_the_simulator_and_see_the_answer_arrive(
     shot = tmp_path / "phone-simulator.png"
     screen.screenshot(path=str(shot), full_page=True)
     print(f"phone simulator screenshot: {shot}")
+
+
+def test_a_card_number_typed_in_the_simulator_is_masked_and_answered_with_a_warning(
+    signed,
+    server,  # noqa: F811 (the fixture imported above)
+    screen,
+    db,
+    run_jobs,
+):
+    make_account(db, account_number="DEMO-1002", first_name="Lucia", language="es")
+    base = f"http://127.0.0.1:{server.server_port}"
+
+    screen.goto(f"{base}/outbox?phone=%2B16025550143")
+    screen.get_by_label("Text from +16025550143").fill("mi tarjeta 4242 4242 4242 4242")
+    screen.get_by_role("button", name="Send").click()
+    screen.wait_for_url("**/outbox?phone=*&sent=SMsim*")
+    run_jobs()
+
+    answer = screen.locator(".to-phone .text")
+    answer.wait_for()
+    assert screen.locator(".from-phone .text").inner_text() == (
+        "mi tarjeta [number removed, ends 4242]"
+    )
+    assert "Nunca envie numeros de tarjeta" in answer.inner_text()
+    assert "4242 4242" not in screen.content()

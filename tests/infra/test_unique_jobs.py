@@ -6,7 +6,7 @@ from rq import Retry, get_current_job
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from linkpay.queue import BULK, HIGH, JobSpec
+from linkpay.queue import BULK, FAILURE_TTL, HIGH, RESULT_TTL, JobSpec
 from linkpay.runtime import runtime
 
 RECORD = "tests.infra.test_unique_jobs.record_call"
@@ -60,8 +60,8 @@ def test_the_hash_is_the_one_rq_writes_itself(app, spec):
         job_id=spec.job_id,
         retry=spec.retry,
         description=spec.description,
-        result_ttl=600,
-        failure_ttl=7 * 24 * 3600,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
     )
     rq_queue.enqueue_job(job, unique=True)
     theirs = stored_hash(spec.job_id)
