@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 _JOBS = "linkpay.jobs"  # session.info key: [(savepoint or None, JobSpec), ...]
 
@@ -95,7 +100,14 @@ def _enqueue_after_commit(session: Session) -> None:
     if deferred:
         from linkpay.runtime import runtime
 
-        runtime().queue.enqueue_many([spec for _, spec in deferred])
+        try:
+            runtime().queue.enqueue_many([spec for _, spec in deferred])
+        except (RedisConnectionError, RedisTimeoutError):
+            # The rows are committed (a payment taken, its receipt queued): answering the
+            # customer with an error now would be wrong, and nothing is lost. Every
+            # deferred job sends messages or charges rows the sweep finds again once Redis
+            # is back (``*.requeue_stalled``, ``payments.poll_unsettled``).
+            log.warning("Redis unreachable: %d job(s) left for the sweep", len(deferred))
 
 
 def _forget_jobs(session: Session, previous_transaction) -> None:

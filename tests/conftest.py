@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import socket
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +18,7 @@ from linkpay import create_app
 from linkpay.cli.db import upgrade
 from linkpay.config import load_config
 from linkpay.models import Base
+from linkpay.queue import JobQueue
 from linkpay.runtime import runtime
 
 # The local fake Twilio and SendGrid APIs: fixtures ``fake_twilio`` and ``fake_sendgrid``.
@@ -120,6 +122,20 @@ def db(app):
     session = runtime().db.sessions()
     yield session
     session.close()
+
+
+@pytest.fixture
+def redis_down(app):
+    """The queue's Redis made unreachable (a port nothing listens on, with the connection
+    options the queue really uses); call the fixture's value to bring it back."""
+    queue = runtime().queue
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    reachable = queue.connection
+    queue.connection = JobQueue(f"redis://127.0.0.1:{port}/0").connection
+    yield lambda: setattr(queue, "connection", reachable)
+    queue.connection = reachable
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ and no card or bank number anywhere but the tokenizer's request."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import logging
 import re
@@ -12,7 +13,18 @@ import pytest
 from sqlalchemy import String, Text, func, select
 
 from linkpay.gateways import GatewayError, gateway
-from linkpay.models import Account, Base, Link, LinkStatus, Payment, PaymentStatus
+from linkpay.models import (
+    Account,
+    Base,
+    Link,
+    LinkStatus,
+    Message,
+    MessageStatus,
+    Payment,
+    PaymentStatus,
+)
+from linkpay.runtime import runtime
+from linkpay.services import sweep
 from tests.web.pay_flow import (
     BANK,
     CARD,
@@ -303,3 +315,27 @@ def test_an_unanswered_charge_shows_a_page_that_checks_again(customer, db, monke
     assert "We're confirming your payment" in html
     assert '<meta http-equiv="refresh" content="3">' in html
     assert [p.status for p in payments(db)] == [PaymentStatus.PROCESSING]
+
+
+def test_a_payment_taken_while_redis_is_down_shows_its_receipt_and_the_notice_follows(
+    customer, db, account, redis_down, clock, run_jobs
+):
+    receipt = customer.pay()
+
+    assert receipt.status_code == 200
+    assert "Thank you! Your payment is complete" in text(receipt)
+    [payment] = payments(db)
+    assert payment.status == PaymentStatus.PAID
+    assert _waiting_messages(db) > 0  # the receipt, its job not queued
+
+    redis_back = redis_down
+    redis_back()
+    clock.current += dt.timedelta(minutes=11)
+    sweep.run(runtime().db)
+    run_jobs()
+    assert _waiting_messages(db) == 0
+
+
+def _waiting_messages(db) -> int:
+    db.expire_all()
+    return db.scalar(select(func.count(Message.id)).where(Message.status == MessageStatus.QUEUED))

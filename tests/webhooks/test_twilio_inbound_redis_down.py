@@ -3,14 +3,11 @@ it, and the sweep answers it, once, when Redis is back."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from sqlalchemy import select
 
 from jobs.inbound import handle_inbound_sms
 from linkpay.models import ProviderEvent
-from linkpay.queue import JobQueue
 from linkpay.runtime import runtime
 from linkpay.services import inbound_texts, sweep, text_commands
 from tests.webhooks.inbound_flow import OTHER_PHONE, Phone, inbound, make_account
@@ -19,19 +16,6 @@ from tests.webhooks.inbound_flow import OTHER_PHONE, Phone, inbound, make_accoun
 @pytest.fixture(autouse=True)
 def twilio(fake_twilio):
     return fake_twilio
-
-
-@pytest.fixture
-def redis_down(app):
-    """The queue's Redis, unreachable: a port nothing listens on."""
-    queue = runtime().queue
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    reachable = queue.connection
-    queue.connection = JobQueue(f"redis://127.0.0.1:{port}/0").connection  # as configured
-    yield lambda: setattr(queue, "connection", reachable)
-    queue.connection = reachable
 
 
 def texts(db) -> list[tuple[str, str]]:
