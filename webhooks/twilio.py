@@ -242,11 +242,10 @@ def queue_or_hold(sid: str, payload: dict) -> None:
 def inbound_job(sid: str, payload: dict) -> JobSpec:
     # A database blip must not lose a customer's text: the job stores and answers it in
     # one transaction, so a failed run left nothing behind and simply runs again.
-    job_id = f"inbound-{sid[:120]}"
     return JobSpec(
         "jobs.inbound.handle_inbound_sms",
         args=(payload, runtime().now().isoformat()),
-        job_id=job_id,
+        job_id=f"inbound-{sid[:120]}",
         queue=HIGH,
         retry=Retry(max=3, interval=[1, 10, 60]),
         description=f"inbound text {sid[:120]}",  # never the body: workers log this
